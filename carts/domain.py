@@ -1,0 +1,118 @@
+"""The shopping cart: its events, its rules and how its state follows from its history.
+
+Knows nothing of storage: the repository rebuilds carts from these events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventstore.aggregates import Aggregate, on
+from eventstore.events import Event, event, upcaster
+
+from .exceptions import InvalidItemName, InvalidQuantity, ItemNotInCart, TooManyItems
+
+MAX_NAME_LENGTH = 100
+MAX_QUANTITY = 10_000
+MAX_DISTINCT_ITEMS = 200
+
+
+@event("CartOpened")
+class CartOpened(Event):
+    shopping_cart_uuid: str
+
+
+@event("ItemAdded", schema_version=2)
+class ItemAdded(Event):
+    name: str
+    quantity: int
+
+
+@upcaster("ItemAdded", from_version=1)
+def item_added_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 (the design notes' {shopping_cart_uuid, item_name}) added one unit of an item."""
+    return {"name": data["item_name"], "quantity": 1}
+
+
+@event("ItemRemoved")
+class ItemRemoved(Event):
+    name: str
+
+
+@event("CartClosed")
+class CartClosed(Event):
+    pass
+
+
+class ShoppingCart(Aggregate):
+    aggregate_type = "ShoppingCart"
+    tombstone = CartClosed
+
+    def __init__(self, uuid: UUID | None = None) -> None:
+        super().__init__(uuid)
+        self.items: dict[str, int] = {}
+
+    # Commands
+
+    @classmethod
+    def open(cls, uuid: UUID | None = None) -> ShoppingCart:
+        cart = cls(uuid)
+        cart.record(CartOpened(shopping_cart_uuid=str(cart.uuid)))
+        return cart
+
+    def add_item(self, name: str, quantity: int = 1) -> None:
+        name = validate_item_name(name)
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
+            raise InvalidQuantity(f"Quantity must be a whole number from 1 to {MAX_QUANTITY}, not {quantity!r}.")
+        if self.items.get(name, 0) + quantity > MAX_QUANTITY:
+            raise InvalidQuantity(f"{name!r} would exceed {MAX_QUANTITY} units.")
+        if name not in self.items and len(self.items) >= MAX_DISTINCT_ITEMS:
+            raise TooManyItems(f"A cart holds at most {MAX_DISTINCT_ITEMS} distinct items.")
+        self.record(ItemAdded(name=name, quantity=quantity))
+
+    def remove_item(self, name: str) -> None:
+        if name not in self.items:
+            raise ItemNotInCart(f"{name!r} is not in the cart.")
+        self.record(ItemRemoved(name=name))
+
+    def close(self) -> None:
+        self.record(CartClosed())
+
+    # State
+
+    @property
+    def status(self) -> str:
+        return "closed" if self.closed else "open"
+
+    def get_state(self) -> dict[str, Any]:
+        return {"status": self.status, "items": dict(self.items)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.items = dict(state["items"])
+
+    @on(CartOpened)
+    def _opened(self, event: CartOpened) -> None:
+        self.items = {}
+
+    @on(ItemAdded)
+    def _item_added(self, event: ItemAdded) -> None:
+        self.items[event.name] = self.items.get(event.name, 0) + event.quantity
+
+    @on(ItemRemoved)
+    def _item_removed(self, event: ItemRemoved) -> None:
+        self.items.pop(event.name, None)
+
+    @on(CartClosed)
+    def _closed(self, event: CartClosed) -> None:
+        pass
+
+
+def validate_item_name(name: object) -> str:
+    """Return the item name stripped of surrounding spaces, or raise InvalidItemName."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidItemName("An item needs a non-empty name.")
+    name = name.strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidItemName(f"An item name has at most {MAX_NAME_LENGTH} characters, not {len(name)}.")
+    return name

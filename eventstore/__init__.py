@@ -1,0 +1,1 @@
+"""An event store for Django: immutable events, aggregates rebuilt from their history."""

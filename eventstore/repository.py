@@ -1,0 +1,183 @@
+"""Repositories: load aggregates from their events (and snapshots), save their new events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Generic, TypeVar
+from uuid import UUID
+
+from . import store
+from .aggregates import Aggregate
+from .backends.base import EventStoreBackend, NewEvent, StoredEvent
+from .context import current_context
+from .events import EventRegistry, registry
+from .exceptions import AggregateClosed, AggregateNotFound, ConcurrencyError, EventStoreError, VersionNotFound
+from .snapshots import EveryNEvents, is_usable, restore, snapshot_of
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class Repository(Generic[A]):
+    """Fetch and store one class of aggregate.
+
+    `snapshot_every=N` saves a snapshot each time a save crosses a multiple of N versions; loading
+    always starts from the latest usable snapshot, whoever took it.
+    """
+
+    def __init__(
+        self,
+        aggregate_class: type[A],
+        *,
+        snapshot_every: int | None = None,
+        backend: EventStoreBackend | None = None,
+        events: EventRegistry = registry,
+    ) -> None:
+        self.aggregate_class = aggregate_class
+        self.snapshot_policy = EveryNEvents(snapshot_every) if snapshot_every else None
+        self._backend = backend
+        self.events = events
+
+    @property
+    def backend(self) -> EventStoreBackend:
+        return self._backend or store.get_backend()
+
+    # Reading
+
+    def load(self, uuid: UUID, version: int | None = None, *, as_of: datetime | None = None) -> A:
+        """Return the aggregate, or its state as of `version` or the time `as_of` (time travel).
+
+        Raise AggregateNotFound when it has no events (none yet, for `as_of`), VersionNotFound
+        when the stream has not reached `version`, and AggregateClosed when loading the latest
+        state of a closed aggregate; past states of closed aggregates load normally.
+        """
+        if version is not None and version < 1:
+            raise ValueError(f"Versions start at 1; {version} was asked for.")
+        aggregate = self._rehydrate(uuid, version, as_of)
+        if aggregate is None:
+            raise AggregateNotFound(uuid, self.aggregate_class.aggregate_type)
+        if version is None and as_of is None and aggregate.closed:
+            raise AggregateClosed(uuid, aggregate.version, aggregate)
+        return aggregate
+
+    def fetch(self, uuid: UUID) -> A | None:
+        """Return the aggregate, or None when it has no events or is closed."""
+        aggregate = self._rehydrate(uuid, None, None)
+        if aggregate is None or aggregate.closed:
+            return None
+        return aggregate
+
+    def load_or_create(self, uuid: UUID) -> A:
+        """Return the stored aggregate, or a new empty one with this uuid (saved by the caller)."""
+        aggregate = self._rehydrate(uuid, None, None)
+        if aggregate is None:
+            return self.aggregate_class(uuid)
+        if aggregate.closed:
+            raise AggregateClosed(uuid, aggregate.version, aggregate)
+        return aggregate
+
+    def exists(self, uuid: UUID) -> bool:
+        """Return whether the aggregate has any event."""
+        return self.backend.exists(uuid)
+
+    def get_version(self, uuid: UUID) -> int:
+        """Return the aggregate's stored version (0 when it has no events)."""
+        return self.backend.get_version(uuid)
+
+    def _rehydrate(self, uuid: UUID, version: int | None, as_of: datetime | None) -> A | None:
+        backend = self.backend
+        aggregate: A | None = None
+        # A snapshot's time is not its events' time, so time travel by date replays from the start.
+        if as_of is None:
+            snapshot = backend.get_snapshot(uuid, max_version=version)
+            if snapshot is not None and is_usable(snapshot, self.aggregate_class):
+                aggregate = restore(snapshot, self.aggregate_class)
+        if aggregate is None:
+            aggregate = self.aggregate_class(uuid)
+        for stored in backend.read_stream(uuid, from_version=aggregate.version + 1, to_version=version):
+            if as_of is not None and stored.recorded_at > as_of:
+                break
+            self._apply(aggregate, stored)
+        if aggregate.version == 0:
+            return None
+        if version is not None and aggregate.version < version:
+            raise VersionNotFound(uuid, version, aggregate.version)
+        return aggregate
+
+    def _apply(self, aggregate: A, stored: StoredEvent) -> None:
+        if stored.aggregate_type != aggregate.aggregate_type:
+            raise AggregateNotFound(aggregate.uuid, aggregate.aggregate_type)
+        if stored.version != aggregate.version + 1:
+            raise EventStoreError(
+                f"Stream {aggregate.uuid} is broken: version {stored.version} ({stored.name}) "
+                f"follows version {aggregate.version}."
+            )
+        aggregate.apply(
+            self.events.decode(stored.name, stored.schema_version, stored.data, stored.aggregate_uuid, stored.version)
+        )
+
+    # Writing
+
+    def save(self, aggregate: A) -> A:
+        """Append the aggregate's pending changes, expecting the version it was loaded at; return it.
+
+        Raise ConcurrencyError, writing nothing, when someone else saved in between.
+        """
+        if not aggregate.changes:
+            return aggregate
+        expected_version = aggregate.persisted_version
+        metadata = current_context().as_metadata()
+        new_events = [
+            NewEvent(
+                name=event.event_name,
+                data=event.to_payload(),
+                schema_version=event.schema_version,
+                metadata=dict(metadata),
+            )
+            for event in aggregate.changes
+        ]
+        store.append(
+            aggregate.uuid,
+            aggregate.aggregate_type,
+            expected_version,
+            new_events,
+            closes_stream=aggregate.closed,
+            backend=self.backend,
+        )
+        aggregate.clear_changes()
+        if (
+            self.snapshot_policy
+            and not aggregate.closed
+            and self.snapshot_policy.is_due(expected_version, aggregate.version)
+        ):
+            self.backend.save_snapshot(snapshot_of(aggregate))
+        return aggregate
+
+    store = save
+
+    def update(self, uuid: UUID, command: Callable[[A], object], *, attempts: int = 5) -> A:
+        """Load, run `command` on the aggregate, save; on a conflict start again from fresh state.
+
+        Raise the last ConcurrencyError when every attempt lost its race.
+        """
+        for attempt in range(1, attempts + 1):
+            aggregate = self.load(uuid)
+            command(aggregate)
+            try:
+                return self.save(aggregate)
+            except ConcurrencyError:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    # Snapshots
+
+    def take_snapshot(self, uuid: UUID) -> int | None:
+        """Save a snapshot of the current state; return its version (None for closed aggregates)."""
+        aggregate = self._rehydrate(uuid, None, None)
+        if aggregate is None:
+            raise AggregateNotFound(uuid, self.aggregate_class.aggregate_type)
+        if aggregate.closed:
+            return None
+        self.backend.save_snapshot(snapshot_of(aggregate))
+        return aggregate.version

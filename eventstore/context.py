@@ -19,7 +19,7 @@ class EventContext:
         return {key: value for key, value in vars(self).items() if value is not None}
 
 
-_current: contextvars.ContextVar[EventContext] = contextvars.ContextVar("eventstore_context", default=EventContext())
+_current: contextvars.ContextVar[EventContext] = contextvars.ContextVar("eventstore_context", default=EventContext())  # noqa: B039 - frozen
 
 
 def current_context() -> EventContext:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, dataclass_transform
 from uuid import UUID
 
 from .exceptions import EventDecodeError, UnknownEventError
@@ -92,12 +92,13 @@ class EventRegistry:
 registry = EventRegistry()
 
 
+@dataclass_transform(frozen_default=True)
 def event(name: str, schema_version: int = 1) -> Callable[[E], E]:
     """Register an Event subclass under a stable stored name, making it a frozen dataclass."""
 
     def decorate(cls: E) -> E:
         if "__dataclass_fields__" not in cls.__dict__:
-            cls = dataclasses.dataclass(frozen=True)(cls)
+            cls = dataclasses.dataclass(frozen=True)(cls)  # type: ignore[assignment]
         registry.register(cls, name, schema_version)
         return cls
 

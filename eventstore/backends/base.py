@@ -160,5 +160,5 @@ class EventStoreBackend(abc.ABC):
     def list_snapshots(self, aggregate_uuid: UUID) -> list[SnapshotRecord]:
         """Return the stream's snapshots, newest first."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
         """Release connections the backend holds (nothing by default)."""

@@ -1,0 +1,10 @@
+.PHONY: run test bench lint
+
+run:  ## set up, migrate, load demo data, create the demo admin and serve on 127.0.0.1:8000
+	bin/run
+
+test:  ## set up and run lint plus the whole suite on every database this machine offers
+	bin/test
+
+lint:
+	bin/setup && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy eventstore carts config

@@ -1,0 +1,57 @@
+"""Fixtures shared by the whole suite. The database and event store backend come from the
+environment (see bin/test), so the same tests run on every configuration."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from eventstore import store
+from eventstore.backends.base import EventStoreBackend
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The SQLite test database is a file (threads must share it); its folder must exist.
+    (settings.BASE_DIR / "var").mkdir(exist_ok=True)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    return [f"database: {engine}; event store backend: {settings.EVENTSTORE['BACKEND']}"]
+
+
+@pytest.fixture
+def backend(db: None) -> Iterator[EventStoreBackend]:
+    """Return the configured backend, empty."""
+    store.reset_backend()
+    backend = store.get_backend()
+    reset = getattr(backend, "reset_for_tests", None)
+    if reset is not None:
+        reset()
+    yield backend
+
+
+@pytest.fixture
+def tx_backend(transactional_db: None) -> Iterator[EventStoreBackend]:
+    """Return the configured backend, empty, for tests whose threads must see each other's commits."""
+    store.reset_backend()
+    backend = store.get_backend()
+    reset = getattr(backend, "reset_for_tests", None)
+    if reset is not None:
+        reset()
+    yield backend
+
+
+def database_vendor() -> str:
+    return connection.vendor
+
+
+requires_postgres = pytest.mark.skipif(
+    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql"
+    or os.environ.get("EVENTSTORE_BACKEND", "django") != "django",
+    reason="needs the Django backend on PostgreSQL",
+)

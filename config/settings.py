@@ -88,10 +88,14 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Lets several test runs on one machine keep apart (each its own test database).
+_test_db_suffix = os.environ.get("TEST_DB_SUFFIX", "")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
     # A file, not :memory:, so that threads in concurrency tests share one test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db{_test_db_suffix}.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}{_test_db_suffix}"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

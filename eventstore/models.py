@@ -78,3 +78,28 @@ class Snapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.aggregate_type} {self.aggregate_uuid} @ v{self.version}"
+
+
+class Checkpoint(models.Model):
+    """How far a projection has got through the store: the global position it has handled."""
+
+    LIVE = "live"
+    REPLAYING = "replaying"
+    STOPPED = "stopped"
+    STATUSES = [
+        (LIVE, "live: kept up to date as events are appended"),
+        (REPLAYING, "replaying: being rebuilt from the event log"),
+        (STOPPED, "stopped: an event failed; resume once fixed"),
+    ]
+
+    name = models.CharField(max_length=100, primary_key=True)
+    position = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=STATUSES, default=LIVE)
+    error = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "eventstore_checkpoint"
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.position} ({self.status})"

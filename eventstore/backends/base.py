@@ -23,6 +23,8 @@ class NewEvent:
     schema_version: int = 1
     metadata: dict[str, Any] = field(default_factory=dict)
     event_uuid: UUID = field(default_factory=uuid4)
+    #: Set only when copying a store: the time the event was first recorded (else: now).
+    recorded_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,7 +78,7 @@ class DjangoBackend(EventStoreBackend):
                 schema_version=event.schema_version,
                 data=event.data,
                 metadata=event.metadata,
-                recorded_at=now,
+                recorded_at=event.recorded_at or now,
             )
             for offset, event in enumerate(events, start=1)
         ]

@@ -106,9 +106,14 @@ EVENTSTORE_BACKENDS = {
 _backend_name = os.environ.get("EVENTSTORE_BACKEND", "django")
 if _backend_name not in EVENTSTORE_BACKENDS:
     raise ImproperlyConfigured(f"EVENTSTORE_BACKEND={_backend_name!r} is not one of {', '.join(EVENTSTORE_BACKENDS)}.")
+# Each backend's options, also used when a command builds a backend by name (copy_events).
+EVENTSTORE_BACKEND_OPTIONS: dict[str, dict] = {
+    "django": {},
+    "dynamodb": {"TABLE_PREFIX": os.environ.get("EVENTSTORE_DYNAMODB_TABLE_PREFIX", "eventstore_")},
+}
 EVENTSTORE = {
     "BACKEND": EVENTSTORE_BACKENDS[_backend_name],
-    "OPTIONS": {},
+    "OPTIONS": EVENTSTORE_BACKEND_OPTIONS[_backend_name],
 }
 
 AUTH_PASSWORD_VALIDATORS = [

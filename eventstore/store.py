@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils.module_loading import import_string
@@ -29,6 +30,15 @@ def get_backend() -> EventStoreBackend:
                 backend_class = import_string(config["BACKEND"])
                 _backend = backend_class(**config.get("OPTIONS", {}))
     return _backend
+
+
+def build_backend(name: str) -> EventStoreBackend:
+    """Return a new backend by its short name in settings.EVENTSTORE_BACKENDS ("django", "dynamodb")."""
+    backends = getattr(settings, "EVENTSTORE_BACKENDS", {})
+    if name not in backends:
+        raise ValueError(f"Unknown event store backend {name!r}; known: {', '.join(backends) or 'none'}.")
+    options = getattr(settings, "EVENTSTORE_BACKEND_OPTIONS", {}).get(name, {})
+    return import_string(backends[name])(**options)
 
 
 def reset_backend() -> None:

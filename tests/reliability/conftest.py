@@ -1,0 +1,55 @@
+"""Fixtures of the reliability suite: a live gunicorn on the test database and a user to call it as."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection, connections
+
+from eventstore import store
+
+from .live import LiveServer, database_url, production_env
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.reliability)
+
+
+@pytest.fixture
+def committed_backend(transactional_db: None) -> Iterator[None]:
+    """Let other processes see this test's writes (committed, not in a rolled-back transaction)."""
+    store.reset_backend()
+    yield
+    store.reset_backend()
+
+
+@pytest.fixture
+def api_user(committed_backend: None) -> tuple[str, str]:
+    """Return (username, token) of a staff user with a DRF token, committed for the server to see."""
+    from rest_framework.authtoken.models import Token
+
+    user = get_user_model().objects.create_user("loadtester", password="a-long-test-password-7731", is_staff=True)
+    token = Token.objects.create(user=user)
+    return user.get_username(), token.key
+
+
+@pytest.fixture
+def gunicorn_server(committed_backend: None, tmp_path: Path) -> Iterator[LiveServer]:
+    """Serve the project with gunicorn (DEBUG off, a real SECRET_KEY) on the test database."""
+    server = LiveServer(
+        env=production_env(DATABASE_URL=database_url(connection.settings_dict)), log_path=tmp_path / "gunicorn.log"
+    )
+    # The server's processes must not inherit an open connection (SQLite lock, PostgreSQL session).
+    connections.close_all()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        connections.close_all()

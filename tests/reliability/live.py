@@ -1,0 +1,213 @@
+"""A real gunicorn serving the project on 127.0.0.1 against the test database, and a small HTTP client.
+
+The server runs in its own process group so that a crash test can SIGKILL the master and every
+worker at once, the way an out-of-memory killer or a power cut would.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+# Variables of the developer's shell that must not leak into the server under test.
+SCRUBBED_ENV = ("DJANGO_DEBUG", "DATABASE_URL", "DJANGO_SECRET_KEY", "DJANGO_INSECURE_DEV_KEY", "TEST_DB_SUFFIX")
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url(settings_dict: Mapping[str, Any]) -> str:
+    """Return a DATABASE_URL naming the same database as a Django connection's settings."""
+    engine = settings_dict["ENGINE"]
+    if engine == "django.db.backends.sqlite3":
+        return f"sqlite:///{settings_dict['NAME']}"
+    if engine == "django.db.backends.postgresql":
+        user = quote(settings_dict.get("USER") or "", safe="")
+        password = settings_dict.get("PASSWORD") or ""
+        auth = f"{user}:{quote(password, safe='')}@" if password else (f"{user}@" if user else "")
+        host = settings_dict.get("HOST") or "127.0.0.1"
+        port = settings_dict.get("PORT") or 5432
+        return f"postgres://{auth}{host}:{port}/{quote(settings_dict['NAME'], safe='')}"
+    raise ValueError(f"No DATABASE_URL form for the database engine {engine!r}.")
+
+
+def production_env(**overrides: str) -> dict[str, str]:
+    """Return the environment of a production-like server: DEBUG off, a real random SECRET_KEY."""
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        # Plain HTTP on loopback: secure-only cookies would never come back to the test client.
+        DJANGO_SECURE_COOKIES="0",
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class LiveServer:
+    """A gunicorn serving config.wsgi on 127.0.0.1; start it, SIGKILL it, start it again on the same port."""
+
+    env: dict[str, str]
+    log_path: Path
+    workers: int = 3
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start gunicorn and wait until it answers the admin login page."""
+        assert self.process is None, "the server is already running"
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            f"--bind=127.0.0.1:{self.port}",
+            f"--workers={self.workers}",
+            "--timeout=60",
+            "--graceful-timeout=5",
+            "--error-logfile=-",
+        ]
+        log = self.log_path.open("ab")
+        log.write(f"\n==> start #{self.starts + 1}: {' '.join(command)}\n".encode())
+        log.flush()
+        self.process = subprocess.Popen(
+            command, cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        self.starts += 1
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.process = None
+                raise RuntimeError(f"gunicorn exited during start-up:\n{self.log_tail()}")
+            try:
+                if request(self.url, "GET", "/admin/login/", timeout=5).status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"gunicorn did not answer within {timeout:.0f}s:\n{self.log_tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL the master and all its workers at once (a crash, not a shutdown)."""
+        if self.process is None:
+            return
+        pid, process = self.process.pid, self.process
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        self.process = None
+        self._wait_for_workers_to_go(pid)
+
+    def stop(self) -> None:
+        """Shut down gracefully (SIGTERM), killing whatever is left after a grace period."""
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+        pid, self.process = self.process.pid, None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        self._wait_for_workers_to_go(pid)
+
+    def _wait_for_workers_to_go(self, pgid: int) -> None:
+        # Orphaned workers are reparented; wait until the process group is empty so that nothing
+        # still holds a database connection when the test database is flushed or dropped.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+
+    def log_tail(self, lines: int = 60) -> str:
+        """Return the end of the server's log, for failure messages."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+@dataclass(frozen=True)
+class Response:
+    """An HTTP response, read whole."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+def request(
+    base_url: str,
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    raw_body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+) -> Response:
+    """Send one request over a fresh connection and return the response; OSError when none came back."""
+    host, port = base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    all_headers = {"Accept": "application/json", **(headers or {})}
+    payload = raw_body
+    if body is not None:
+        payload = json.dumps(body).encode()
+        all_headers.setdefault("Content-Type", "application/json")
+    try:
+        connection.request(method, path, body=payload, headers=all_headers)
+        reply = connection.getresponse()
+        return Response(reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read())
+    finally:
+        connection.close()
+
+
+def token_header(token: str) -> dict[str, str]:
+    """Return the Authorization header of DRF token authentication."""
+    return {"Authorization": f"Token {token}"}
+
+
+def basic_header(username: str, password: str) -> dict[str, str]:
+    """Return the Authorization header of HTTP Basic authentication."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}

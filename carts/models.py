@@ -1,0 +1,51 @@
+"""The carts read model and the responses kept for idempotent requests. Cart state lives in the event store."""
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+
+
+class CartSummary(models.Model):
+    """One line per cart, kept by the cart_summary projection: what the cart list shows."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    STATUSES = [(OPEN, "open"), (CLOSED, "closed")]
+
+    uuid = models.UUIDField(primary_key=True)
+    status = models.CharField(max_length=10, choices=STATUSES, default=OPEN)
+    items = models.JSONField(default=dict, help_text="Quantity by item name.")
+    item_count = models.PositiveIntegerField(default=0, help_text="Distinct items.")
+    total_quantity = models.PositiveIntegerField(default=0)
+    version = models.PositiveIntegerField()
+    opened_at = models.DateTimeField()
+    updated_at = models.DateTimeField(help_text="When the last event was recorded.")
+
+    class Meta:
+        verbose_name_plural = "cart summaries"
+        ordering = ["-updated_at", "-uuid"]
+        indexes = [
+            models.Index(fields=["-updated_at", "-uuid"], name="carts_summary_recent"),
+            models.Index(fields=["status", "-updated_at", "-uuid"], name="carts_summary_status_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"cart {self.uuid} v{self.version} ({self.status})"
+
+
+class IdempotentResponse(models.Model):
+    """The first response to a POST sent with an Idempotency-Key, replayed to its retries."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and body.")
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField(encoder=DjangoJSONEncoder)
+    headers = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="carts_idempotency_user_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} -> {self.status_code}"

@@ -1,0 +1,49 @@
+"""The cart_summary projection: one CartSummary row per cart, folded from the cart's events."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventstore.backends.base import StoredEvent
+from eventstore.events import registry
+from eventstore.projections import ModelProjection, Row
+
+from .domain import CartClosed, CartOpened, ItemAdded, ItemRemoved
+from .models import CartSummary
+
+
+class CartSummaryProjection(ModelProjection):
+    """Keep CartSummary: status, items, counts, version and last change of every cart."""
+
+    name = "cart_summary"
+    handles = frozenset(cls.event_name for cls in (CartOpened, ItemAdded, ItemRemoved, CartClosed))
+    model = CartSummary
+
+    def key(self, event: StoredEvent) -> UUID:
+        return event.aggregate_uuid
+
+    def fold(self, row: Row | None, event: StoredEvent) -> Row | None:
+        # Decoding upcasts old payloads (ItemAdded schema 1) exactly as the aggregate sees them.
+        fact = registry.decode(event.name, event.schema_version, event.data, event.aggregate_uuid, event.version)
+        if isinstance(fact, CartOpened):
+            if row is not None:
+                raise ValueError("the cart was already opened")
+            items: dict[str, int] = {}
+            row = {"uuid": event.aggregate_uuid, "status": CartSummary.OPEN, "opened_at": event.recorded_at}
+        elif row is None:
+            raise ValueError(f"{event.name} before CartOpened: the cart has no summary yet")
+        else:
+            items = dict(row["items"])
+        if isinstance(fact, ItemAdded):
+            items[fact.name] = items.get(fact.name, 0) + fact.quantity
+        elif isinstance(fact, ItemRemoved):
+            items.pop(fact.name, None)
+        elif isinstance(fact, CartClosed):
+            row = {**row, "status": CartSummary.CLOSED}
+        return {**row, **summary_of(items), "version": event.version, "updated_at": event.recorded_at}
+
+
+def summary_of(items: dict[str, int]) -> dict[str, Any]:
+    """Return the item fields of a summary row."""
+    return {"items": items, "item_count": len(items), "total_quantity": sum(items.values())}

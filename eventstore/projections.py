@@ -1,0 +1,473 @@
+"""Projections: read models kept from the event log, each with a checkpoint (a global position).
+
+A projection declares the event names it handles and how to apply a batch of them. It runs:
+
+- inline, inside the append's transaction (the `events_appended` signal), so that a read model in
+  the Django database commits or rolls back with the events and is never behind;
+- catching up, reading the store in global order from its checkpoint in batches (after a failure,
+  for a projection added to a store that already holds events, or when replaying from scratch).
+
+Inline runs only touch a *live* projection. Replaying sets it aside (status "replaying") until it has
+caught up; then, holding the checkpoint row, it reads the last events and goes live again. A handler
+that raises stops its projection at that event: the checkpoint stays before it, the status becomes
+"stopped" and the error names the stream, version and event, until a catch-up run gets past it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from django.db import DEFAULT_DB_ALIAS, models, transaction
+
+from . import store
+from .backends.base import EventStoreBackend, StoredEvent
+from .models import Checkpoint
+from .signals import events_appended
+
+logger = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+
+
+class ProjectionFailed(Exception):
+    """A projection's handler raised on an event; the events before it were applied."""
+
+    def __init__(self, projection: str, event: StoredEvent, cause: BaseException) -> None:
+        self.projection = projection
+        self.event = event
+        self.cause = cause
+        super().__init__(
+            f"Projection {projection} failed at position {event.position}: stream {event.aggregate_uuid} "
+            f"version {event.version} event {event.name}: {type(cause).__name__}: {cause}"
+        )
+
+
+class UnknownProjection(LookupError):
+    """No projection is registered under that name."""
+
+
+class Projection:
+    """Base class of projections: subclasses set `name` and `handles` and implement the hooks."""
+
+    #: Stable name, also the checkpoint's key.
+    name: ClassVar[str] = ""
+    #: Names of the events this projection handles; others only move its checkpoint on.
+    handles: ClassVar[frozenset[str]] = frozenset()
+
+    def handle(self, event: StoredEvent) -> None:
+        """Apply one event to the read model."""
+        raise NotImplementedError
+
+    def handle_batch(self, events: list[StoredEvent]) -> None:
+        """Apply events in order; on a failing event keep the ones before it and raise ProjectionFailed."""
+        for event in events:
+            try:
+                # A savepoint per event, so that a half-applied failing event leaves nothing behind.
+                with transaction.atomic(using=DEFAULT_DB_ALIAS):
+                    self.handle(event)
+            except Exception as exc:
+                raise ProjectionFailed(self.name, event, exc) from exc
+
+    def clear(self) -> None:
+        """Empty the read model (before a replay)."""
+        raise NotImplementedError
+
+    def export(self) -> dict[str, Row]:
+        """Return the read model as comparable rows keyed by a string."""
+        raise NotImplementedError
+
+    def rebuild_aside(self, events: Iterable[StoredEvent]) -> dict[str, Row]:
+        """Return the rows a replay of `events` would produce, without touching the read model."""
+        raise NotImplementedError(f"Projection {self.name} cannot rebuild aside (no dry run).")
+
+
+class ModelProjection(Projection):
+    """A projection into one Django model, written as a pure fold over one row per key.
+
+    Subclasses set `model` and implement `key` (the primary key an event changes) and `fold` (the
+    row after the event, None to delete it). Batches are folded in memory and written in one upsert,
+    and a dry run folds the whole log in memory.
+    """
+
+    model: ClassVar[type[models.Model]]
+
+    def key(self, event: StoredEvent) -> Any:
+        """Return the primary key of the row that `event` changes."""
+        raise NotImplementedError
+
+    def fold(self, row: Row | None, event: StoredEvent) -> Row | None:
+        """Return the row after applying `event` to it (None when it does not exist or goes away)."""
+        raise NotImplementedError
+
+    @property
+    def _pk(self) -> str:
+        return self.model._meta.pk.attname  # type: ignore[union-attr]
+
+    def _fold_all(self, rows: dict[Any, Row | None], events: Iterable[StoredEvent]) -> None:
+        """Fold events into `rows` in place; on a failing event raise, `rows` holding the ones before it."""
+        for event in events:
+            try:
+                key = self.key(event)
+                rows[key] = self.fold(rows.get(key), event)
+            except Exception as exc:
+                raise ProjectionFailed(self.name, event, exc) from exc
+
+    def handle(self, event: StoredEvent) -> None:
+        self.handle_batch([event])
+
+    def handle_batch(self, events: list[StoredEvent]) -> None:
+        if not events:
+            return
+        manager = self.model._default_manager
+        keys = set()
+        for event in events:
+            try:
+                keys.add(self.key(event))
+            except Exception as exc:
+                raise ProjectionFailed(self.name, event, exc) from exc
+        existing: dict[Any, Row | None] = {
+            row[self._pk]: row for row in manager.filter(pk__in=keys).values(*self._field_names())
+        }
+        rows = dict(existing)
+        failure: ProjectionFailed | None = None
+        try:
+            self._fold_all(rows, events)
+        except ProjectionFailed as exc:
+            failure = exc
+        self._write({key: row for key, row in rows.items() if row != existing.get(key)}, existing)
+        if failure is not None:
+            raise failure
+
+    def _field_names(self) -> list[str]:
+        return [field.attname for field in self.model._meta.concrete_fields]
+
+    def _write(self, changed: dict[Any, Row | None], existing: dict[Any, Row | None]) -> None:
+        manager = self.model._default_manager
+        gone = [key for key, row in changed.items() if row is None and key in existing]
+        if gone:
+            manager.filter(pk__in=gone).delete()
+        kept = [self.model(**row) for row in changed.values() if row is not None]
+        if kept:
+            manager.bulk_create(
+                kept,
+                update_conflicts=True,
+                unique_fields=[self._pk],
+                update_fields=[name for name in self._field_names() if name != self._pk],
+            )
+
+    def clear(self) -> None:
+        self.model._default_manager.all().delete()
+
+    def export(self) -> dict[str, Row]:
+        return {
+            str(row[self._pk]): comparable(row)
+            for row in self.model._default_manager.order_by().values(*self._field_names())
+        }
+
+    def rebuild_aside(self, events: Iterable[StoredEvent]) -> dict[str, Row]:
+        rows: dict[Any, Row | None] = {}
+        self._fold_all(rows, (event for event in events if event.name in self.handles))
+        return {str(key): comparable(row) for key, row in rows.items() if row is not None}
+
+
+def comparable(row: Row) -> Row:
+    """Return the row with values as their JSON text would read them (times, uuids as strings)."""
+    return {
+        name: value.isoformat() if isinstance(value, datetime) else str(value) if isinstance(value, UUID) else value
+        for name, value in row.items()
+    }
+
+
+# The registry
+
+
+class ProjectionRegistry:
+    """The projections of the project, by name, and which of them run inline."""
+
+    def __init__(self) -> None:
+        self._projections: dict[str, Projection] = {}
+        self._inline: set[str] = set()
+
+    def register(self, projection: Projection, *, inline: bool = True) -> Projection:
+        """Register a projection; an inline one is then applied inside every append's transaction."""
+        if not projection.name:
+            raise ValueError(f"{type(projection).__name__} needs a name.")
+        self._projections[projection.name] = projection
+        if inline:
+            self._inline.add(projection.name)
+            events_appended.connect(run_inline, dispatch_uid="eventstore.projections.run_inline")
+        else:
+            self._inline.discard(projection.name)
+        return projection
+
+    def unregister(self, name: str) -> None:
+        self._projections.pop(name, None)
+        self._inline.discard(name)
+
+    def get(self, name: str) -> Projection:
+        try:
+            return self._projections[name]
+        except KeyError:
+            known = ", ".join(sorted(self._projections)) or "none"
+            raise UnknownProjection(f"Unknown projection {name!r}; registered: {known}.") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._projections)
+
+    def inline(self) -> list[Projection]:
+        return [self._projections[name] for name in sorted(self._inline)]
+
+
+registry = ProjectionRegistry()
+
+
+# Checkpoints
+
+
+def get_checkpoint(name: str) -> Checkpoint | None:
+    """Return the projection's checkpoint, or None when it has never run."""
+    return Checkpoint.objects.filter(name=name).first()
+
+
+def _locked_checkpoint(name: str) -> Checkpoint | None:
+    return Checkpoint.objects.select_for_update().filter(name=name).first()
+
+
+# Inline
+
+
+def run_inline(sender: object, events: list[StoredEvent], **kwargs: Any) -> None:
+    """Apply freshly appended events to every live inline projection, in the append's transaction.
+
+    A projection that fails is rolled back to before these events and stopped; the append itself
+    goes through (a read model's bug must not refuse the user's write). Catching up resumes it.
+    """
+    for projection in registry.inline():
+        checkpoint = _locked_checkpoint(projection.name)
+        if checkpoint is None:
+            checkpoint = _first_checkpoint(projection, events)
+        if checkpoint.status != Checkpoint.LIVE:
+            continue
+        new = [event for event in events if event.position > checkpoint.position]
+        if not new:
+            continue
+        try:
+            with transaction.atomic(using=DEFAULT_DB_ALIAS):
+                projection.handle_batch([event for event in new if event.name in projection.handles])
+        except ProjectionFailed as failure:
+            logger.error("%s; the projection is stopped until it catches up.", failure)
+            checkpoint.status = Checkpoint.STOPPED
+            checkpoint.error = str(failure)
+        else:
+            checkpoint.position = new[-1].position
+        checkpoint.save()
+
+
+def _first_checkpoint(projection: Projection, events: list[StoredEvent]) -> Checkpoint:
+    """Create the checkpoint of a projection seeing its first events: live only if the store held nothing before."""
+    first_stored = next(iter(store.get_backend().read_all(0, batch_size=1)), None)
+    store_was_empty = first_stored is None or first_stored.position >= events[0].position
+    return Checkpoint.objects.create(
+        name=projection.name,
+        position=0,
+        status=Checkpoint.LIVE if store_was_empty else Checkpoint.STOPPED,
+        error="" if store_was_empty else "Registered after events were stored: replay it to fill it.",
+    )
+
+
+# Catching up and replaying
+
+
+@dataclass
+class Progress:
+    """Where a catch-up run has got: sent to the progress callback after each batch."""
+
+    projection: str
+    start_position: int
+    position: int
+    last_position: int
+    events: int
+    started: float
+
+    @property
+    def elapsed(self) -> float:
+        return max(time.monotonic() - self.started, 1e-9)
+
+    @property
+    def rate(self) -> float:
+        """Return events handled per second."""
+        return self.events / self.elapsed
+
+    @property
+    def eta(self) -> float | None:
+        """Return the seconds left, estimated from the positions covered so far."""
+        covered = self.position - self.start_position
+        left = self.last_position - self.position
+        if covered <= 0:
+            return None
+        return left * self.elapsed / covered
+
+
+@dataclass
+class CatchUpResult:
+    """How a catch-up run ended."""
+
+    projection: str
+    position: int
+    events: int
+    failure: ProjectionFailed | None = None
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def reset(projection: Projection) -> None:
+    """Empty the read model and set its checkpoint back to the start, marked as replaying."""
+    with transaction.atomic(using=DEFAULT_DB_ALIAS):
+        projection.clear()
+        Checkpoint.objects.update_or_create(
+            name=projection.name, defaults={"position": 0, "status": Checkpoint.REPLAYING, "error": ""}
+        )
+
+
+def catch_up(
+    projection: Projection,
+    *,
+    batch_size: int = 1000,
+    backend: EventStoreBackend | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> CatchUpResult:
+    """Apply every event after the projection's checkpoint, batch by batch, then set it live.
+
+    Each batch commits with the checkpoint, so an interrupted run resumes where it stopped.
+    A failing event stops the run: the checkpoint stays before it and the projection is stopped.
+    """
+    backend = backend or store.get_backend()
+    checkpoint, _ = Checkpoint.objects.get_or_create(name=projection.name, defaults={"status": Checkpoint.REPLAYING})
+    if checkpoint.status == Checkpoint.LIVE:
+        # Keep inline runs off it while it catches up: they would skip what it has not read yet.
+        Checkpoint.objects.filter(name=projection.name).update(status=Checkpoint.REPLAYING)
+    progress = Progress(
+        projection.name, checkpoint.position, checkpoint.position, backend.last_position(), 0, time.monotonic()
+    )
+    position = checkpoint.position
+    while True:
+        batch = list(_take(backend.read_all(position, batch_size=batch_size), batch_size))
+        if not batch:
+            break
+        failure = _apply_batch(projection, batch)
+        if failure is not None:
+            return _stopped(projection, progress, failure)
+        position = batch[-1].position
+        progress.position = position
+        progress.events += len(batch)
+        progress.last_position = max(progress.last_position, position)
+        if on_progress is not None:
+            on_progress(progress)
+    return _go_live(projection, backend, progress, batch_size)
+
+
+def _take(events: Iterator[StoredEvent], limit: int) -> Iterator[StoredEvent]:
+    for count, event in enumerate(events, start=1):
+        yield event
+        if count >= limit:
+            return
+
+
+def _apply_batch(projection: Projection, batch: list[StoredEvent], *, go_live: bool = False) -> ProjectionFailed | None:
+    """Apply one batch and move the checkpoint past it, in one transaction; return the failure if any."""
+    with transaction.atomic(using=DEFAULT_DB_ALIAS):
+        checkpoint = _locked_checkpoint(projection.name)
+        assert checkpoint is not None, "catch_up creates the checkpoint first"
+        try:
+            projection.handle_batch([event for event in batch if event.name in projection.handles])
+        except ProjectionFailed as failure:
+            checkpoint.position = _position_before(batch, failure.event)
+            checkpoint.status = Checkpoint.STOPPED
+            checkpoint.error = str(failure)
+            checkpoint.save()
+            return failure
+        checkpoint.position = batch[-1].position
+        checkpoint.status = Checkpoint.LIVE if go_live else Checkpoint.REPLAYING
+        checkpoint.error = ""
+        checkpoint.save()
+    return None
+
+
+def _position_before(batch: list[StoredEvent], failed: StoredEvent) -> int:
+    """Return the checkpoint just before the failed event (the last position before it in the batch)."""
+    earlier = [event.position for event in batch if event.position < failed.position]
+    return earlier[-1] if earlier else batch[0].position - 1
+
+
+def _go_live(projection: Projection, backend: EventStoreBackend, progress: Progress, batch_size: int) -> CatchUpResult:
+    """Read what was appended meanwhile and set the projection live, holding its checkpoint row.
+
+    Appends that run inline projections lock that row too, so none slips between the last read
+    and the switch: those that committed are read here, those waiting will find it live.
+    """
+    with transaction.atomic(using=DEFAULT_DB_ALIAS):
+        checkpoint = _locked_checkpoint(projection.name)
+        assert checkpoint is not None
+        remaining = list(backend.read_all(checkpoint.position, batch_size=batch_size))
+        if remaining:
+            failure = _apply_batch(projection, remaining, go_live=True)
+            if failure is not None:
+                return _stopped(projection, progress, failure)
+            progress.events += len(remaining)
+        Checkpoint.objects.filter(name=projection.name).update(status=Checkpoint.LIVE, error="")
+        position = remaining[-1].position if remaining else checkpoint.position
+    progress.position = position
+    return CatchUpResult(projection.name, position, progress.events)
+
+
+def _stopped(projection: Projection, progress: Progress, failure: ProjectionFailed) -> CatchUpResult:
+    checkpoint = get_checkpoint(projection.name)
+    position = checkpoint.position if checkpoint else 0
+    return CatchUpResult(projection.name, position, progress.events, failure)
+
+
+def replay(
+    projection: Projection,
+    *,
+    batch_size: int = 1000,
+    backend: EventStoreBackend | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> CatchUpResult:
+    """Rebuild the projection from the whole event log: reset it, then catch up."""
+    reset(projection)
+    return catch_up(projection, batch_size=batch_size, backend=backend, on_progress=on_progress)
+
+
+@dataclass
+class RowChange:
+    """A difference between the live read model and one rebuilt aside."""
+
+    key: str
+    kind: str  # "missing" (the rebuild adds it), "extra" (the rebuild drops it) or "changed"
+    fields: dict[str, tuple[Any, Any]]
+
+
+def diff_rows(live: dict[str, Row], rebuilt: dict[str, Row]) -> list[RowChange]:
+    """Return what replacing `live` by `rebuilt` would change, row by row."""
+    changes = []
+    for key in sorted(live.keys() | rebuilt.keys()):
+        before, after = live.get(key), rebuilt.get(key)
+        if before is None:
+            changes.append(RowChange(key, "missing", {}))
+        elif after is None:
+            changes.append(RowChange(key, "extra", {}))
+        elif before != after:
+            fields = {
+                name: (before.get(name), after.get(name))
+                for name in sorted(before.keys() | after.keys())
+                if before.get(name) != after.get(name)
+            }
+            changes.append(RowChange(key, "changed", fields))
+    return changes

@@ -1,0 +1,247 @@
+"""Projections: inline in the append's transaction, catching up from a checkpoint, replaying, failing and resuming."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from django.db import transaction
+
+from carts.domain import ShoppingCart
+from carts.models import CartSummary
+from carts.repository import carts
+from eventstore import projections
+from eventstore.backends.base import StoredEvent
+from eventstore.models import Checkpoint
+from eventstore.projections import Projection, ProjectionFailed, UnknownProjection
+from tests.factories import CartFactory
+
+SUMMARY = "cart_summary"
+
+
+def summary_projection() -> Projection:
+    return projections.registry.get(SUMMARY)
+
+
+class RecordingProjection(Projection):
+    """Remember the (stream, version) of handled events; raise on one chosen event until told not to."""
+
+    name = "test_recording"
+    handles = frozenset({"ItemAdded"})
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[uuid.UUID, int]] = []
+        self.fail_on: tuple[uuid.UUID, int] | None = None
+
+    def handle(self, event: StoredEvent) -> None:
+        if (event.aggregate_uuid, event.version) == self.fail_on:
+            raise RuntimeError("boom")
+        self.seen.append((event.aggregate_uuid, event.version))
+
+    def clear(self) -> None:
+        self.seen = []
+
+
+@pytest.fixture
+def recording(backend) -> Iterator[RecordingProjection]:
+    projection = RecordingProjection()
+    projections.registry.register(projection, inline=False)
+    yield projection
+    projections.registry.unregister(projection.name)
+
+
+@pytest.fixture
+def inline_recording(backend) -> Iterator[RecordingProjection]:
+    projection = RecordingProjection()
+    projections.registry.register(projection, inline=True)
+    yield projection
+    projections.registry.unregister(projection.name)
+
+
+def random_history(rng: random.Random, events: int) -> list[uuid.UUID]:
+    """Drive carts through random commands until about `events` events are stored; return their uuids."""
+    open_carts: list[ShoppingCart] = []
+    uuids: list[uuid.UUID] = []
+    stored = 0
+    while stored < events:
+        if not open_carts or rng.random() < 0.05:
+            cart = ShoppingCart.open(uuid.UUID(int=rng.getrandbits(128)))
+            open_carts.append(cart)
+            uuids.append(cart.uuid)
+        cart = rng.choice(open_carts)
+        for _ in range(rng.randint(1, 6)):
+            roll = rng.random()
+            if roll < 0.65:
+                cart.add_item(rng.choice("abcdefghij"), rng.randint(1, 5))
+            elif roll < 0.95 and cart.items:
+                cart.remove_item(rng.choice(sorted(cart.items)))
+            elif roll >= 0.98:
+                cart.close()
+                open_carts.remove(cart)
+                break
+        stored += len(cart.changes)
+        carts.save(cart)
+    return uuids
+
+
+def test_opening_a_cart_writes_its_summary_in_the_same_transaction(backend):
+    cart = CartFactory(items=[("apple", 2), ("pear", 1)])
+
+    summary = CartSummary.objects.get(uuid=cart.uuid)
+
+    assert (summary.status, summary.item_count, summary.total_quantity, summary.version) == ("open", 2, 3, 3)
+    assert summary.items == {"apple": 2, "pear": 1}
+    assert Checkpoint.objects.get(name=SUMMARY).position == backend.last_position()
+
+
+def test_a_rolled_back_append_leaves_no_summary(backend):
+    cart_uuid = uuid.uuid4()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        carts.save(ShoppingCart.open(cart_uuid))
+        raise RuntimeError("the caller's transaction fails after the append")
+
+    assert not backend.exists(cart_uuid)
+    assert not CartSummary.objects.filter(uuid=cart_uuid).exists()
+
+
+def test_summary_follows_removals_and_closing(backend):
+    cart = CartFactory(items=[("apple", 2), ("pear", 5)])
+    carts.update(cart.uuid, lambda c: c.remove_item("pear"))
+    carts.update(cart.uuid, lambda c: c.close())
+
+    summary = CartSummary.objects.get(uuid=cart.uuid)
+
+    assert (summary.status, summary.items, summary.total_quantity, summary.version) == ("closed", {"apple": 2}, 2, 5)
+
+
+def test_replay_equals_inline_on_thousands_of_random_events(backend):
+    uuids = random_history(random.Random(20261123), 3000)
+    projection = summary_projection()
+    inline = projection.export()
+    assert len(inline) == len(uuids)
+
+    result = projections.replay(projection, batch_size=97)
+
+    assert result.failure is None
+    assert result.events == sum(backend.get_version(cart_uuid) for cart_uuid in uuids) >= 3000
+    assert projection.export() == inline
+    assert Checkpoint.objects.get(name=SUMMARY).status == Checkpoint.LIVE
+    for cart_uuid in uuids[:20]:
+        cart = carts.load(cart_uuid, version=backend.get_version(cart_uuid))
+        assert CartSummary.objects.get(uuid=cart_uuid).items == cart.items
+
+
+def test_replay_reports_progress_per_batch(backend):
+    for _ in range(5):
+        CartFactory(items=[("apple", 1)] * 3)
+    seen = []
+
+    projections.replay(summary_projection(), batch_size=4, on_progress=lambda p: seen.append((p.position, p.events)))
+
+    assert len(seen) == 5  # 20 events in batches of 4
+    assert [events for _, events in seen] == [4, 8, 12, 16, 20]
+    assert seen[-1][0] == backend.last_position()
+
+
+def test_rebuild_aside_reports_differences_without_touching_the_read_model(backend):
+    kept = CartFactory(items=[("apple", 1)])
+    tampered = CartFactory(items=[("pear", 1)])
+    CartSummary.objects.filter(uuid=tampered.uuid).update(total_quantity=99)
+    CartSummary.objects.create(
+        uuid=uuid.uuid4(), version=1, opened_at="2026-01-01T00:00Z", updated_at="2026-01-01T00:00Z"
+    )
+    projection = summary_projection()
+    live = projection.export()
+
+    changes = projections.diff_rows(live, projection.rebuild_aside(backend.read_all()))
+
+    assert [(c.kind, c.fields) for c in changes if c.key == str(tampered.uuid)] == [
+        ("changed", {"total_quantity": (99, 1)})
+    ]
+    assert sorted(c.kind for c in changes) == ["changed", "extra"]
+    assert all(c.key != str(kept.uuid) for c in changes)
+    assert projection.export() == live
+
+
+def test_failing_projection_stops_at_the_event_and_resumes_from_there(backend, recording):
+    first = CartFactory(items=[("a", 1), ("b", 1)])
+    second = CartFactory(items=[("c", 1), ("d", 1)])
+    recording.fail_on = (second.uuid, 3)  # second cart's second ItemAdded
+    failing = next(backend.read_stream(second.uuid, from_version=3, to_version=3))
+
+    result = projections.catch_up(recording, batch_size=100)
+
+    assert isinstance(result.failure, ProjectionFailed)
+    message = str(result.failure)
+    assert f"stream {second.uuid}" in message and "version 3" in message and "event ItemAdded" in message
+    checkpoint = Checkpoint.objects.get(name=recording.name)
+    assert checkpoint.status == Checkpoint.STOPPED
+    assert checkpoint.position == failing.position - 1
+    assert "boom" in checkpoint.error
+    assert recording.seen == [(first.uuid, 2), (first.uuid, 3), (second.uuid, 2)]
+
+    recording.fail_on = None
+    resumed = projections.catch_up(recording, batch_size=100)
+
+    assert resumed.failure is None
+    assert recording.seen == [(first.uuid, 2), (first.uuid, 3), (second.uuid, 2), (second.uuid, 3)]
+    checkpoint.refresh_from_db()
+    assert (checkpoint.status, checkpoint.position, checkpoint.error) == (Checkpoint.LIVE, backend.last_position(), "")
+
+
+def test_failing_inline_projection_stops_without_refusing_the_append(backend, inline_recording):
+    cart = CartFactory(items=[("a", 1)])
+    inline_recording.fail_on = (cart.uuid, 3)
+    before = Checkpoint.objects.get(name=inline_recording.name).position
+
+    carts.update(cart.uuid, lambda c: c.add_item("b"))
+    carts.update(cart.uuid, lambda c: c.add_item("c"))  # not handled: the projection is stopped
+
+    assert backend.get_version(cart.uuid) == 4
+    assert CartSummary.objects.get(uuid=cart.uuid).version == 4  # other projections carry on
+    checkpoint = Checkpoint.objects.get(name=inline_recording.name)
+    assert (checkpoint.status, checkpoint.position) == (Checkpoint.STOPPED, before)
+    assert f"stream {cart.uuid} version 3 event ItemAdded" in checkpoint.error
+    assert inline_recording.seen == [(cart.uuid, 2)]
+
+    inline_recording.fail_on = None
+    projections.catch_up(inline_recording)
+    carts.update(cart.uuid, lambda c: c.add_item("d"))
+
+    assert inline_recording.seen == [(cart.uuid, v) for v in (2, 3, 4, 5)]
+    assert Checkpoint.objects.get(name=inline_recording.name).status == Checkpoint.LIVE
+
+
+def test_inline_runs_skip_a_projection_being_replayed(backend, inline_recording):
+    cart = CartFactory(items=[("a", 1)])
+    Checkpoint.objects.filter(name=inline_recording.name).update(status=Checkpoint.REPLAYING)
+
+    carts.update(cart.uuid, lambda c: c.add_item("b"))
+    assert inline_recording.seen == [(cart.uuid, 2)]
+
+    projections.catch_up(inline_recording)
+    assert inline_recording.seen == [(cart.uuid, 2), (cart.uuid, 3)]
+
+
+def test_projection_registered_after_events_were_stored_waits_for_a_replay(backend):
+    CartFactory(items=[("a", 1)])
+    late = RecordingProjection()
+    projections.registry.register(late, inline=True)
+    try:
+        cart = CartFactory(items=[("b", 1)])
+        checkpoint = Checkpoint.objects.get(name=late.name)
+        assert checkpoint.status == Checkpoint.STOPPED and "replay" in checkpoint.error
+        assert late.seen == []
+
+        projections.replay(late)
+
+        assert (cart.uuid, 2) in late.seen and len(late.seen) == 2
+    finally:
+        projections.registry.unregister(late.name)
+
+
+def test_unknown_projection_names_the_registered_ones():
+    with pytest.raises(UnknownProjection, match=r"registered: .*cart_summary"):
+        projections.registry.get("nope")

@@ -1,0 +1,67 @@
+"""What every side of the benchmark shares: sizes, payloads and timing."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+#: Distinct item names a generated cart cycles through (a cart holds at most 200).
+DISTINCT_ITEMS = 100
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each workload does; the defaults are the issue's sizes."""
+
+    carts: int = 500
+    saves_per_cart: int = 10
+    batches: int = 50
+    batch_events: int = 100
+    long_stream: int = 10_000
+    longer_stream: int = 100_000
+    short_stream: int = 10
+    snapshot_gap: int = 10
+    workers: int = 4
+    saves_per_worker: int = 50
+    repeat: int = 3
+    load_repeat: int = 7
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(
+            carts=100,
+            saves_per_cart=10,
+            batches=20,
+            long_stream=10_000,
+            longer_stream=30_000,
+            saves_per_worker=15,
+            repeat=1,
+            load_repeat=3,
+        )
+
+
+def item_name(n: int) -> str:
+    """Return the n-th item name: with its quantity the payload is about 60 bytes of JSON."""
+    return f"sku-{n % DISTINCT_ITEMS:06d} organic cotton t-shirt, blue"
+
+
+def item_payload(n: int) -> dict[str, object]:
+    return {"name": item_name(n), "quantity": 1}
+
+
+def median_time(run: Callable[[], object], repeat: int, setup: Callable[[], object] | None = None) -> float:
+    """Return the median wall time in seconds of `run()` over `repeat` runs (setup not timed)."""
+    times = []
+    for _ in range(repeat):
+        if setup is not None:
+            setup()
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def progress(message: str) -> None:
+    print(f"  .. {message}", flush=True)

@@ -1,0 +1,97 @@
+"""Print the results table and write bench/results/latest.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict[str, Any]:
+    """Describe what the figures were measured on."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        memory = 0
+    try:
+        pg = subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-Atc", "show server_version"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pg = ""
+    import sqlite3
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "postgresql": pg or "not reached",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Return the rows as a Markdown table."""
+    header = ["workload", "db", "figure", "baseline", "ratio", "target", "eventsourcing", "met"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        met = "yes" if row["met"] else "NO"
+        if not row["met"]:
+            why = []
+            if not row["target_met"]:
+                why.append("target")
+            if row["ahead_of_peer"] is False:
+                why.append("behind peer")
+            met += f" ({', '.join(why)})"
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    row["workload"],
+                    row["backend"],
+                    f"{fmt(row['figure'])} {row['unit']}",
+                    f"{fmt(row['baseline'])} ({row['baseline_name']})",
+                    f"{row['ratio']:.2f}",
+                    row["target"],
+                    fmt(row["peer"]),
+                    met,
+                ]
+            )
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def write(rows: list[dict[str, Any]], path: Path = RESULTS / "latest.json") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows, indent=2) + "\n")
+    return path

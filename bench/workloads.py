@@ -1,0 +1,452 @@
+"""W1-W6 on one database: the project, the raw driver and the peer, side by side, in one process."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import statistics
+import threading
+import time
+import tracemalloc
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.db import connections
+
+from carts.repository import carts
+
+from . import ours
+from .common import Sizes, item_name, item_payload, median_time, progress
+from .peer import Peer
+from .raw import RawStore, open_raw
+from .roundtrips import count_statements
+
+
+@dataclass
+class Row:
+    """One workload on one database: our figure, its baseline, the target and the peer."""
+
+    workload: str
+    backend: str
+    figure: float
+    unit: str
+    baseline: float
+    baseline_name: str
+    better: str  # "higher" or "lower"
+    target_ratio: float
+    peer: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    conditions: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.figure / self.baseline
+
+    @property
+    def target(self) -> str:
+        sign = ">=" if self.better == "higher" else "<="
+        return f"{sign} {self.target_ratio:g}x {self.baseline_name}"
+
+    @property
+    def target_met(self) -> bool:
+        met = self.ratio >= self.target_ratio if self.better == "higher" else self.ratio <= self.target_ratio
+        return met and all(self.conditions.values())
+
+    @property
+    def ahead_of_peer(self) -> bool | None:
+        if self.peer is None:
+            return None
+        return self.figure > self.peer if self.better == "higher" else self.figure < self.peer
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            ratio=round(self.ratio, 3),
+            target=self.target,
+            target_met=self.target_met,
+            ahead_of_peer=self.ahead_of_peer,
+            peer_ratio=round(self.figure / self.peer, 3) if self.peer else None,
+            met=self.target_met and self.ahead_of_peer is not False,
+        )
+        del data["target_ratio"]
+        return data
+
+
+class Bench:
+    """Runs the workloads on the database Django is configured with."""
+
+    def __init__(self, vendor: str, sizes: Sizes, only: Iterable[str] | None = None) -> None:
+        self.vendor = vendor
+        self.sizes = sizes
+        self.only = set(only or ())
+        self.raw: RawStore = open_raw(vendor)
+        self.peer = Peer(vendor, fresh=True)
+        self.rows: list[Row] = []
+
+    def close(self) -> None:
+        self.raw.close()
+        self.peer.close()
+
+    def wanted(self, workload: str) -> bool:
+        return not self.only or workload in self.only
+
+    def run(self) -> list[Row]:
+        for name, step in [
+            ("W1", self.w1_single_saves),
+            ("W2", self.w2_batch_appends),
+            ("W3", self.w3_load),
+            ("W4", self.w4_snapshot_load),
+            ("W5", self.w5_contention),
+            ("W6", self.w6_replay),
+        ]:
+            if self.wanted(name):
+                progress(f"{self.vendor} {name}")
+                step()
+        return self.rows
+
+    def row(self, *args: Any, **kwargs: Any) -> Row:
+        row = Row(args[0], self.vendor, *args[1:], **kwargs)
+        self.rows.append(row)
+        return row
+
+    # W1, W2: writes
+
+    def w1_single_saves(self) -> None:
+        s = self.sizes
+        events = s.carts * s.saves_per_cart
+
+        def raw_saves() -> None:
+            uuids = [uuid.uuid4() for _ in range(s.carts)]
+            for version in range(s.saves_per_cart):
+                for cart_uuid in uuids:
+                    self.raw.append(cart_uuid, version, [item_payload(version)])
+
+        times = interleaved(
+            {
+                "ours": lambda: ours.single_saves(s.carts, s.saves_per_cart),
+                "raw": raw_saves,
+                "peer": lambda: self.peer.single_saves(s.carts, s.saves_per_cart),
+            },
+            s.repeat,
+        )
+        cart = carts.save(ours.ShoppingCart.open())
+        cart.add_item(item_name(1))
+        statements = count_statements(lambda: carts.save(cart))
+        self.row(
+            "W1 single-event saves",
+            events / times["ours"],
+            "events/s",
+            events / times["raw"],
+            self.raw_name,
+            "higher",
+            0.85,
+            peer=events / times["peer"],
+            extra={"events": events, "statements_per_save": statements},
+        )
+
+    def w2_batch_appends(self) -> None:
+        s = self.sizes
+        events = s.batches * s.batch_events
+
+        def raw_batches() -> None:
+            for _ in range(s.batches):
+                self.raw.append(uuid.uuid4(), 0, [item_payload(n) for n in range(s.batch_events)])
+
+        times = interleaved(
+            {
+                "ours": lambda: ours.batch_appends(s.batches, s.batch_events),
+                "raw": raw_batches,
+                "peer": lambda: self.peer.batch_appends(s.batches, s.batch_events),
+            },
+            s.repeat,
+        )
+        statements = count_statements(lambda: ours.batch_appends(1, s.batch_events))
+        self.row(
+            "W2 batch appends",
+            events / times["ours"],
+            "events/s",
+            events / times["raw"],
+            self.raw_name + " executemany",
+            "higher",
+            0.7,
+            peer=events / times["peer"],
+            extra={"events": events, "events_per_save": s.batch_events, "statements_per_save": statements},
+        )
+
+    # W3, W4: loads
+
+    def w3_load(self) -> None:
+        s = self.sizes
+        ours_uuid = ours.write_stream(s.long_stream)
+        peer_id = self.peer.write_stream(s.long_stream)
+        times = interleaved(
+            {
+                "ours": lambda: ours.load(ours_uuid),
+                "raw": lambda: self.raw.load(ours_uuid),
+                "peer": lambda: self.peer.load(peer_id),
+            },
+            s.load_repeat,
+        )
+        assert ours.load(ours_uuid).version == s.long_stream
+        statements = count_statements(lambda: ours.load(ours_uuid))
+        self.row(
+            f"W3 load {s.long_stream:,} events",
+            times["ours"] * 1000,
+            "ms",
+            times["raw"] * 1000,
+            self.raw_name + " SELECT+json",
+            "lower",
+            1.3,
+            peer=times["peer"] * 1000,
+            extra={"statements_per_load": statements},
+        )
+
+    def w4_snapshot_load(self) -> None:
+        s = self.sizes
+        short = ours.write_stream(s.short_stream)
+        short_time = median_time(lambda: ours.load(short), s.load_repeat * 3)
+        for length in (s.long_stream, s.longer_stream):
+            ours_uuid = ours.write_stream(length, snapshot_at=length - s.snapshot_gap)
+            peer_id = self.peer.write_stream(length, snapshot_at=length - s.snapshot_gap)
+            times = interleaved(
+                {"ours": lambda u=ours_uuid: ours.load(u), "peer": lambda p=peer_id: self.peer.load_snapshotted(p)},
+                s.load_repeat * 3,
+            )
+            assert ours.load(ours_uuid).version == length
+            statements = count_statements(lambda u=ours_uuid: ours.load(u))
+            self.row(
+                f"W4 snapshot load {length:,}",
+                times["ours"] * 1000,
+                "ms",
+                short_time * 1000,
+                f"load of {s.short_stream} events",
+                "lower",
+                2.0,
+                peer=times["peer"] * 1000,
+                extra={"snapshot_at": length - s.snapshot_gap, "statements_per_load": statements},
+            )
+
+    # W5: contention
+
+    def w5_contention(self) -> None:
+        s = self.sizes
+        saves = s.workers * s.saves_per_worker
+        for mode in ("threads", "processes"):
+            cart = carts.save(ours.ShoppingCart.open())
+            peer_cart = new_peer_cart(self.peer)
+            elapsed, attempts = contend(
+                mode, s.workers, lambda i, n, u=cart.uuid: ours_update(u, n), s.saves_per_worker
+            )
+            peer_elapsed, peer_attempts = contend(
+                mode,
+                s.workers,
+                lambda i, n, p=peer_cart: worker_peer(self.vendor).update(p, item_name(n)),
+                s.saves_per_worker,
+                init=lambda: worker_peer(self.vendor),
+            )
+            versions, head = ours.stream_versions(cart.uuid)
+            contiguous = versions == list(range(1, saves + 2)) and head == saves + 1
+            peer_versions = self.peer.stream_versions(peer_cart)
+            self.row(
+                f"W5 contention {s.workers} {mode}",
+                saves / elapsed,
+                "saves/s",
+                saves / peer_elapsed,
+                "eventsourcing",
+                "higher",
+                1.0,
+                peer=saves / peer_elapsed,
+                extra={
+                    "saves": saves,
+                    "conflicts": attempts - saves,
+                    "peer_conflicts": peer_attempts - saves,
+                    "contiguous": contiguous,
+                    "peer_contiguous": peer_versions == list(range(1, saves + 2)),
+                },
+                conditions={"contiguous": contiguous},
+            )
+
+    # W6: replay
+
+    def w6_replay(self) -> None:
+        s = self.sizes
+        total = sum(1 for _ in ours.read_all())
+        times = interleaved(
+            {
+                "ours": lambda: consume(ours.read_all()),
+                "raw": lambda: consume(self.raw.read_all()),
+                "peer": lambda: consume(self.peer.read_all()),
+            },
+            s.repeat,
+        )
+        peer_total = sum(1 for _ in self.peer.read_all())
+        quarter = total // 4
+        peak_quarter = peak_memory(lambda: consume(ours.read_all(), limit=quarter))
+        peak_full = peak_memory(lambda: consume(ours.read_all()))
+        flat = peak_full <= 1.25 * peak_quarter
+        self.row(
+            "W6 replay read_all",
+            total / times["ours"],
+            "events/s",
+            total / times["raw"],
+            self.raw_name + " server-side cursor",
+            "higher",
+            0.7,
+            peer=peer_total / times["peer"],
+            extra={
+                "events": total,
+                "peak_kib_first_quarter": round(peak_quarter / 1024),
+                "peak_kib_all": round(peak_full / 1024),
+                "memory_flat": flat,
+            },
+            conditions={"memory_flat": flat},
+        )
+
+    @property
+    def raw_name(self) -> str:
+        return "sqlite3" if self.vendor == "sqlite" else "psycopg"
+
+
+def interleaved(runs: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Return each run's median seconds, taking turns so that drift hits every side alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def consume(items: Iterable[object], limit: int | None = None) -> int:
+    count = 0
+    for _ in items:
+        count += 1
+        if count == limit:
+            break
+    return count
+
+
+def peak_memory(run: Callable[[], object]) -> int:
+    """Return the peak bytes Python allocated while `run()` ran (tracemalloc)."""
+    tracemalloc.start()
+    try:
+        run()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+# Contention workers. Processes are forked: module state carries over, connections do not.
+
+_peer_by_process: dict[int, Peer] = {}
+_peer_lock = threading.Lock()
+
+
+def worker_peer(vendor: str) -> Peer:
+    """Return this process's peer applications (a forked child opens its own connections)."""
+    pid = os.getpid()
+    with _peer_lock:
+        if pid not in _peer_by_process:
+            _peer_by_process[pid] = Peer(vendor)
+        return _peer_by_process[pid]
+
+
+def new_peer_cart(peer: Peer) -> uuid.UUID:
+    from .peer import PeerCart
+
+    cart = PeerCart()
+    peer.snapshotting.save(cart)
+    return cart.id
+
+
+def ours_update(cart_uuid: uuid.UUID, n: int) -> int:
+    """Add an item through carts.update (which retries); return how many attempts it took."""
+    attempts = 0
+
+    def add(cart: ours.ShoppingCart) -> None:
+        nonlocal attempts
+        attempts += 1
+        cart.add_item(item_name(n))
+
+    carts.update(cart_uuid, add, attempts=1000)
+    return attempts
+
+
+def contend(
+    mode: str, workers: int, update: Callable[[int, int], int], saves: int, init: Callable[[], object] = lambda: None
+) -> tuple[float, int]:
+    """Run `workers` threads or processes each doing `saves` updates; return (seconds, attempts).
+
+    `init` runs in each worker before the clock starts; `update(worker, n)` returns its attempts.
+    """
+    if mode == "threads":
+        return _contend_threads(workers, update, saves, init)
+    return _contend_processes(workers, update, saves, init)
+
+
+def _contend_threads(
+    workers: int, update: Callable[[int, int], int], saves: int, init: Callable[[], object]
+) -> tuple[float, int]:
+    barrier = threading.Barrier(workers + 1)
+    attempts = [0] * workers
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        try:
+            init()
+            barrier.wait()
+            for n in range(saves):
+                attempts[index] += update(index, n)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return elapsed, sum(attempts)
+
+
+def _contend_processes(
+    workers: int, update: Callable[[int, int], int], saves: int, init: Callable[[], object]
+) -> tuple[float, int]:
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(workers + 1)
+    results = context.Queue()
+    connections.close_all()  # a forked child must open its own connection
+
+    def work(index: int) -> None:
+        try:
+            init()
+            barrier.wait()
+            total = sum(update(index, n) for n in range(saves))
+            results.put((index, total, None))
+        except BaseException as exc:
+            results.put((index, 0, repr(exc)))
+        finally:
+            connections.close_all()
+
+    processes = [context.Process(target=work, args=(i,)) for i in range(workers)]
+    for process in processes:
+        process.start()
+    barrier.wait()
+    start = time.perf_counter()
+    outcomes = [results.get(timeout=600) for _ in processes]
+    elapsed = time.perf_counter() - start
+    for process in processes:
+        process.join()
+    failures = [error for _, _, error in outcomes if error]
+    if failures:
+        raise RuntimeError(f"a contention worker failed: {failures[0]}")
+    return elapsed, sum(total for _, total, _ in outcomes)

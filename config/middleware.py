@@ -69,7 +69,7 @@ class ServiceUnavailableMiddleware:
         retry_after = getattr(settings, "SERVICE_UNAVAILABLE_RETRY_AFTER", DEFAULT_RETRY_AFTER)
         response = JsonResponse(
             {
-                "code": "service_unavailable",
+                "code": "backend_unavailable",
                 "detail": "The database cannot be reached right now. Retry later; a write retried with the same "
                 "Idempotency-Key is recorded once.",
             },

@@ -1,0 +1,123 @@
+"""Input validation and output shapes of the carts API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .domain import MAX_NAME_LENGTH, MAX_QUANTITY, ShoppingCart
+from .models import CartSummary
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer that must be a JSON number without a fraction (no "3", no 3.5, no true)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    """A string that must be a JSON string (numbers are not turned into text)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuse fields the endpoint does not know, instead of silently ignoring them."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(self.initial_data, Mapping):
+            unknown = sorted(set(self.initial_data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name[:100]: ["Unknown field."] for name in unknown[:20]}, code="unknown_field"
+                )
+        return attrs
+
+
+class OpenCartSerializer(StrictSerializer):
+    uuid = serializers.UUIDField(required=False, help_text="Choose the cart's id; a new one is made if omitted.")
+
+
+class AddItemSerializer(StrictSerializer):
+    name = StrictCharField(max_length=MAX_NAME_LENGTH)
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
+
+
+class ItemSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    quantity = serializers.IntegerField()
+
+
+class CartSerializer(serializers.Serializer):
+    """A cart's state, rebuilt from its events."""
+
+    uuid = serializers.UUIDField()
+    version = serializers.IntegerField(help_text="Also sent as the ETag header.")
+    status = serializers.ChoiceField(choices=["open", "closed"])
+    items = serializers.SerializerMethodField()
+    item_count = serializers.SerializerMethodField()
+    total_quantity = serializers.SerializerMethodField()
+
+    @extend_schema_field(ItemSerializer(many=True))
+    def get_items(self, cart: ShoppingCart) -> list[dict[str, Any]]:
+        # Sorted: item order must not depend on how the state was rebuilt (snapshot or events).
+        return [{"name": name, "quantity": quantity} for name, quantity in sorted(cart.items.items())]
+
+    def get_item_count(self, cart: ShoppingCart) -> int:
+        return len(cart.items)
+
+    def get_total_quantity(self, cart: ShoppingCart) -> int:
+        return sum(cart.items.values())
+
+
+class CartSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CartSummary
+        fields = ["uuid", "status", "item_count", "total_quantity", "version", "opened_at", "updated_at"]
+
+
+class EventSerializer(serializers.Serializer):
+    """One stored event of a cart's history, as recorded."""
+
+    version = serializers.IntegerField()
+    name = serializers.CharField()
+    schema_version = serializers.IntegerField()
+    data = serializers.DictField()
+    metadata = serializers.DictField()
+    recorded_at = serializers.DateTimeField()
+    event_uuid = serializers.UUIDField()
+    position = serializers.IntegerField(help_text="The event's place in the whole store.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable error code.")
+    detail = serializers.CharField()
+
+
+class ValidationErrorSerializer(ErrorSerializer):
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class UnseenEventSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class VersionMismatchSerializer(ErrorSerializer):
+    expected_version = serializers.IntegerField()
+    actual_version = serializers.IntegerField()
+    unseen_events = UnseenEventSerializer(many=True)
+    unseen_events_truncated = serializers.BooleanField()
+
+
+class GoneSerializer(ErrorSerializer):
+    version = serializers.IntegerField(help_text="The version that closed the cart.")

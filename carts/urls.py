@@ -1,0 +1,19 @@
+"""URLs of the carts API (mounted under /api/), its OpenAPI schema and docs, and a token endpoint."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import SimpleRouter
+
+from .views import CartViewSet
+
+router = SimpleRouter()
+router.register("carts", CartViewSet, basename="cart")
+
+urlpatterns = [
+    *router.urls,
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+]

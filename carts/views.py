@@ -1,0 +1,301 @@
+"""The carts API: thin views over the carts repository, the CartSummary read model and the store."""
+
+from __future__ import annotations
+
+import re
+from contextlib import ExitStack
+from typing import Any
+from uuid import UUID
+
+from django.http import HttpRequest, HttpResponseBase
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status as http_status
+from rest_framework import viewsets
+from rest_framework.authentication import BasicAuthentication, SessionAuthentication, TokenAuthentication
+from rest_framework.decorators import action
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+
+from eventstore import store
+from eventstore.context import event_context
+
+from .domain import ShoppingCart
+from .http import BadRequest, NotFound, etag, if_match, parse_versions
+from .idempotency import HEADER as IDEMPOTENCY_HEADER
+from .idempotency import idempotent
+from .models import CartSummary
+from .parsers import SafeJSONParser
+from .repository import carts
+from .serializers import (
+    AddItemSerializer,
+    CartSerializer,
+    CartSummarySerializer,
+    ErrorSerializer,
+    EventSerializer,
+    GoneSerializer,
+    OpenCartSerializer,
+    ValidationErrorSerializer,
+    VersionMismatchSerializer,
+)
+from .writes import run_command
+
+MAX_EVENTS_PAGE_SIZE = 500
+WHOLE_NUMBER = re.compile(r"^[0-9]{1,12}$")
+
+# OpenAPI descriptions of the headers and error responses shared by the endpoints.
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description='Write only if the cart is at this version (its ETag, e.g. "3"); else 412 and nothing is written. '
+    "Without it, a write that loses a race is retried on fresh state, then answered 409.",
+)
+IDEMPOTENCY_KEY = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Retrying with the same key returns the first response and appends nothing more.",
+)
+ETAG = OpenApiParameter(
+    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=True, description='The cart\'s version, e.g. "3".'
+)
+REQUEST_ID = OpenApiParameter(
+    "X-Request-ID",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Correlation id stored in the metadata of the events this request appends; echoed back.",
+)
+ERRORS: dict[int, OpenApiResponse] = {
+    400: OpenApiResponse(ValidationErrorSerializer, description="Invalid input: messages by field."),
+    401: OpenApiResponse(ErrorSerializer, description="Not authenticated."),
+    404: OpenApiResponse(ErrorSerializer, description="No such cart (or version)."),
+}
+WRITE_ERRORS: dict[int, OpenApiResponse] = {
+    **ERRORS,
+    409: OpenApiResponse(VersionMismatchSerializer, description="Lost every retried race; nothing was written."),
+    410: OpenApiResponse(GoneSerializer, description="The cart is closed."),
+    412: OpenApiResponse(VersionMismatchSerializer, description="If-Match does not match; nothing was written."),
+    413: OpenApiResponse(ErrorSerializer, description="Body too large."),
+    422: OpenApiResponse(ErrorSerializer, description="A cart rule was broken; `code` says which."),
+}
+
+
+class CartPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List carts, most recently changed first (from the CartSummary read model)",
+        parameters=[
+            OpenApiParameter(
+                "status", OpenApiTypes.STR, enum=["open", "closed"], description="Only carts in this status."
+            )
+        ],
+        responses={200: CartSummarySerializer(many=True), 400: ERRORS[400], 401: ERRORS[401]},
+    ),
+)
+class CartViewSet(viewsets.ViewSet):
+    """Shopping carts, each an event stream."""
+
+    lookup_field = "uuid"
+    # Any text reaches the view, so that a malformed id gets a JSON 404 with a code.
+    lookup_value_regex = "[^/]+"
+    # Token first: an anonymous request is answered 401 with `WWW-Authenticate: Token`.
+    authentication_classes = [TokenAuthentication, BasicAuthentication, SessionAuthentication]
+    parser_classes = [SafeJSONParser]
+
+    # Request context: who and what caused the events appended while handling the request.
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        with ExitStack() as self._context:
+            return super().dispatch(request, *args, **kwargs)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        self._context.enter_context(
+            event_context(
+                correlation_id=getattr(request._request, "request_id", None),
+                actor=request.user.get_username() if request.user.is_authenticated else None,
+            )
+        )
+
+    # Reading
+
+    def list(self, request: Request) -> Response:
+        summaries = CartSummary.objects.order_by("-updated_at", "-uuid")
+        wanted = request.query_params.get("status")
+        if wanted is not None:
+            if wanted not in {CartSummary.OPEN, CartSummary.CLOSED}:
+                raise BadRequest(f"status must be open or closed, not {wanted[:50]!r}.", code="invalid_status")
+            summaries = summaries.filter(status=wanted)
+        paginator = CartPagination()
+        page = paginator.paginate_queryset(summaries, request, view=self)
+        return paginator.get_paginated_response(CartSummarySerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="A cart's state, now or as of a version",
+        parameters=[
+            OpenApiParameter("version", OpenApiTypes.INT, description="Return the state as of this version."),
+            OpenApiParameter(
+                "If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, description="304 when still at this ETag."
+            ),
+            ETAG,
+        ],
+        responses={
+            200: CartSerializer,
+            304: OpenApiResponse(description="Not modified."),
+            **ERRORS,
+            410: OpenApiResponse(GoneSerializer, description="The cart is closed; ?version= still works."),
+        },
+    )
+    def retrieve(self, request: Request, uuid: str) -> Response:
+        cart_uuid = parse_uuid(uuid)
+        version = parse_version(request.query_params.get("version"))
+        cart = carts.load(cart_uuid, version)
+        known = parse_versions(request.headers.get("If-None-Match"), "If-None-Match")
+        if version is None and known is not None and cart.version in known:
+            return Response(status=http_status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(cart.version)})
+        return cart_response(cart)
+
+    @extend_schema(
+        summary="A cart's history, oldest first (also for closed carts)",
+        parameters=[
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description=f"At most {MAX_EVENTS_PAGE_SIZE}."),
+        ],
+        responses={200: EventSerializer(many=True), **ERRORS},
+    )
+    @action(detail=True, methods=["get"])
+    def events(self, request: Request, uuid: str) -> Response:
+        cart_uuid = parse_uuid(uuid)
+        count = store.get_backend().get_version(cart_uuid)
+        if count == 0:
+            raise NotFound(f"Cart {cart_uuid} does not exist.", code="cart_not_found")
+        page = positive_int(request.query_params.get("page"), "page", default=1)
+        size = min(positive_int(request.query_params.get("page_size"), "page_size", default=50), MAX_EVENTS_PAGE_SIZE)
+        first = (page - 1) * size + 1
+        if first > count:
+            raise NotFound(f"Page {page} is past the last event (version {count}).", code="invalid_page")
+        # Versions are contiguous from 1, so a page is a version range: no offset scan.
+        events = store.get_backend().read_stream(cart_uuid, from_version=first, to_version=first + size - 1)
+        url = request.build_absolute_uri()
+        return Response(
+            {
+                "count": count,
+                "next": replace_query_param(url, "page", page + 1) if first + size <= count else None,
+                "previous": (
+                    None
+                    if page == 1
+                    else remove_query_param(url, "page")
+                    if page == 2
+                    else replace_query_param(url, "page", page - 1)
+                ),
+                "results": EventSerializer(events, many=True).data,
+            }
+        )
+
+    # Writing
+
+    @extend_schema(
+        summary="Open a cart",
+        request=OpenCartSerializer,
+        parameters=[IDEMPOTENCY_KEY, REQUEST_ID, ETAG],
+        responses={
+            201: CartSerializer,
+            **{code: WRITE_ERRORS[code] for code in (400, 401, 413)},
+            409: OpenApiResponse(ErrorSerializer, description="A cart with this uuid exists (code cart_exists)."),
+        },
+    )
+    @idempotent
+    def create(self, request: Request) -> Response:
+        serializer = OpenCartSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        cart_uuid = serializer.validated_data.get("uuid")
+        if cart_uuid is not None and carts.exists(cart_uuid):
+            raise CartExists(f"Cart {cart_uuid} already exists.")
+        cart = carts.save(ShoppingCart.open(cart_uuid))
+        location = reverse("cart-detail", kwargs={"uuid": cart.uuid}, request=request)
+        return cart_response(cart, http_status.HTTP_201_CREATED, Location=location)
+
+    @extend_schema(
+        summary="Add an item",
+        request=AddItemSerializer,
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY, REQUEST_ID, ETAG],
+        responses={200: CartSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def items(self, request: Request, uuid: str) -> Response:
+        cart_uuid = parse_uuid(uuid)
+        serializer = AddItemSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        name, quantity = serializer.validated_data["name"], serializer.validated_data["quantity"]
+        cart = run_command(cart_uuid, lambda cart: cart.add_item(name, quantity), if_match=if_match(request))
+        return cart_response(cart)
+
+    @extend_schema(
+        summary="Remove an item",
+        parameters=[IF_MATCH, REQUEST_ID, ETAG],
+        responses={200: CartSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["delete"], url_path="items/(?P<name>.+)", url_name="item")
+    def remove_item(self, request: Request, uuid: str, name: str) -> Response:
+        cart_uuid = parse_uuid(uuid)
+        cart = run_command(cart_uuid, lambda cart: cart.remove_item(name), if_match=if_match(request))
+        return cart_response(cart)
+
+    @extend_schema(
+        summary="Close the cart (for good)",
+        request=None,
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY, REQUEST_ID, ETAG],
+        responses={200: CartSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def close(self, request: Request, uuid: str) -> Response:
+        cart_uuid = parse_uuid(uuid)
+        if request.data:
+            raise BadRequest("Closing a cart takes no body.", code="unexpected_body")
+        cart = run_command(cart_uuid, lambda cart: cart.close(), if_match=if_match(request))
+        return cart_response(cart)
+
+
+class CartExists(BadRequest):
+    status_code = http_status.HTTP_409_CONFLICT
+    default_code = "cart_exists"
+
+
+def cart_response(cart: ShoppingCart, status: int = http_status.HTTP_200_OK, **headers: str) -> Response:
+    """Return the cart's state with its version as ETag."""
+    return Response(CartSerializer(cart).data, status=status, headers={"ETag": etag(cart.version), **headers})
+
+
+def parse_uuid(text: str) -> UUID:
+    """Return the cart id in the URL, or answer 404 when it is not a UUID."""
+    try:
+        return UUID(text)
+    except ValueError:
+        raise NotFound(f"{text[:50]!r} is not a cart id (a UUID).", code="cart_not_found") from None
+
+
+def parse_version(text: str | None) -> int | None:
+    """Return the ?version= asked for, or None."""
+    if text is None:
+        return None
+    return positive_int(text, "version", default=None)
+
+
+def positive_int(text: str | None, name: str, default: Any) -> Any:
+    """Return a query parameter as a whole number of at least 1 (the default when absent)."""
+    if text is None:
+        return default
+    if not WHOLE_NUMBER.match(text) or int(text) < 1:
+        raise BadRequest(f"{name} must be a whole number from 1, not {text[:50]!r}.", code=f"invalid_{name}")
+    return int(text)

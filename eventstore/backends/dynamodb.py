@@ -1,0 +1,622 @@
+"""The DynamoDB backend: the event store on DynamoDB, through boto3.
+
+Tables (see dynamodb_schema): events (AggregateUuid + Version), streams (one head per stream),
+event_uuids (one guard per event uuid), log (the global order) and snapshots.
+
+Append is one TransactWriteItems call, all or nothing: each event's Put conditioned on
+attribute_not_exists(Version); a guard Put per event uuid (attribute_not_exists), so a stored event
+is never stored again (DuplicateEventError); the stream head moved from the expected version
+(ConcurrencyError otherwise, the actual version read from ReturnValuesOnConditionCheckFailure=ALL_OLD);
+a commit item in the log; and the log head moved from the last position the writer saw. That is
+2n + 3 items, so an append carries at most 48 events, and at most 400 KB per item and 4 MB in all:
+checked before anything is sent (EventLimitError naming the stream and the event).
+
+Global order: DynamoDB has none, so the backend keeps one. The log head is a global sequence that
+every append moves from position P to P+n in its own transaction, so appends are serialized:
+positions are dense, and positions P+1..P+n commit only after the append that ended at P. read_all
+reads the log head (a consistent GetItem), then the commit items up to it (consistent Query, one
+partition per 1,000 positions), then their events (consistent BatchGetItem): it never sees a later
+position without the earlier ones. The price is that all appends contend on one item: a writer that
+lost the race learns the new position from the cancellation (ALL_OLD) and retries at once, so
+throughput is bounded by one item's write rate, a few hundred appends per second, which is plenty
+for this application and is what makes replays and projections exact.
+
+Stream listing queries GSIs on the heads (newest change first); GSIs are eventually consistent, so a
+change may take a moment to reach the listing. get_stream, count_streams and aggregate_types read
+items consistently (the counts live on the log head, updated in the append's transaction).
+
+Transient errors and throttling are retried by botocore (retry mode "standard" unless
+AWS_RETRY_MODE says otherwise). When an append's answer is lost (a timeout, a dropped connection, a
+5xx after the retries), the backend asks the event_uuids table whether the first event landed, and
+if not sends the same request again with the same ClientRequestToken, which DynamoDB applies at
+most once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from typing import Any
+from uuid import UUID
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoRegionError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
+
+from ..exceptions import BackendUnavailable, ConcurrencyError, DuplicateEventError, EventLimitError, EventStoreError
+from . import dynamodb_items as items
+from .base import EventStoreBackend, NewEvent, SnapshotRecord, StoredEvent, StreamInfo, StreamPage
+from .django import decode_stream_cursor, encode_stream_cursor
+from .dynamodb_items import MAX_ITEM_BYTES, MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS, Item, N, S
+from .dynamodb_schema import RECENT_BY_TYPE_INDEX, RECENT_INDEX, create_tables, empty_tables, table_names
+
+LOG_HEAD_KEY: Item = {"Page": N(-1), "Position": N(0)}
+LOG_PAGE_SIZE = 1000  # positions per log partition; fixed for a table's life
+RECENT_PARTITION = "streams"
+TYPE_COUNT_PREFIX = "Streams:"
+MAX_BATCH_GET = 100
+POSITION_ATTEMPTS = 100  # races lost for the log head before giving up
+RESENDS_AFTER_LOST_ANSWER = 3
+CONDITION_FAILED = "ConditionalCheckFailed"
+RETRYABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+LOST_ANSWER_ERRORS = (BotoConnectionError, HTTPClientError)
+
+
+class DynamoDBBackend(EventStoreBackend):
+    """Event streams in DynamoDB; options: TABLE_PREFIX, TABLES ({kind: name} overrides)."""
+
+    max_events_per_append = (MAX_TRANSACTION_ITEMS - 3) // 2
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.tables = table_names(options)
+        self._position_hint: int | None = None  # the log head as this process last saw it
+
+    @cached_property
+    def client(self) -> Any:
+        """Return the boto3 DynamoDB client, configured by boto3's own environment."""
+        retries = {} if os.environ.get("AWS_RETRY_MODE") else {"retries": {"mode": "standard"}}
+        try:
+            return boto3.session.Session().client("dynamodb", config=Config(**retries))
+        except NoRegionError as exc:
+            raise ImproperlyConfigured("The DynamoDB backend needs a region: set AWS_DEFAULT_REGION.") from exc
+
+    def close(self) -> None:
+        if "client" in self.__dict__:
+            self.client.close()
+            del self.__dict__["client"]
+
+    def create_tables(self, *, wait: bool = True) -> list[str]:
+        """Create the missing tables (on-demand) and wait until they are active; return those created."""
+        return create_tables(self.client, self.tables, wait=wait)
+
+    def reset_for_tests(self) -> None:
+        """Create the tables if needed and empty them."""
+        self.create_tables()
+        empty_tables(self.client, self.tables)
+        self._position_hint = None
+
+    # Writing
+
+    def append(
+        self,
+        aggregate_uuid: UUID,
+        aggregate_type: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        *,
+        closes_stream: bool = False,
+    ) -> list[StoredEvent]:
+        if not events:
+            return []
+        self._check_count(aggregate_uuid, expected_version, events)
+        # Serialising first: a payload that is not JSON fails here, before anything is sent.
+        payloads = [(json.dumps(event.data), json.dumps(event.metadata)) for event in events]
+        now = timezone.now()
+        last_seen = self._position_hint if self._position_hint is not None else self.last_position()
+        for attempt in range(1, POSITION_ATTEMPTS + 1):
+            stored = [
+                StoredEvent(
+                    position=last_seen + offset,
+                    event_uuid=event.event_uuid,
+                    aggregate_uuid=aggregate_uuid,
+                    aggregate_type=aggregate_type,
+                    version=expected_version + offset,
+                    name=event.name,
+                    schema_version=event.schema_version,
+                    data=event.data,
+                    metadata=event.metadata,
+                    recorded_at=event.recorded_at or now,
+                )
+                for offset, event in enumerate(events, start=1)
+            ]
+            request = self._append_request(stored, payloads, expected_version, last_seen, closes_stream)
+            moved_to = self._send(request, stored, expected_version)
+            if moved_to is None:
+                self._position_hint = stored[-1].position
+                return stored
+            last_seen = moved_to
+            if attempt > 2:  # Several writers keep colliding: spread them out a little.
+                time.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))
+        raise BackendUnavailable(
+            f"Appending to stream {aggregate_uuid} at version {expected_version + 1}: other writers kept "
+            f"taking the next global position ({POSITION_ATTEMPTS} attempts); nothing was written."
+        )
+
+    def _check_count(self, aggregate_uuid: UUID, expected_version: int, events: Sequence[NewEvent]) -> None:
+        limit = self.max_events_per_append or 0
+        if len(events) > limit:
+            raise EventLimitError(
+                aggregate_uuid,
+                f"an append to DynamoDB carries at most {limit} events (one transaction of at most "
+                f"{MAX_TRANSACTION_ITEMS} items); this one has {len(events)} (versions {expected_version + 1}-"
+                f"{expected_version + len(events)}, first event {events[0].event_uuid} {events[0].name}). "
+                "Nothing was written.",
+            )
+
+    def _append_request(
+        self,
+        stored: list[StoredEvent],
+        payloads: list[tuple[str, str]],
+        expected_version: int,
+        last_seen: int,
+        closes_stream: bool,
+    ) -> dict[str, Any]:
+        first, last = stored[0], stored[-1]
+        event_items = [items.event_item(event, *payload) for event, payload in zip(stored, payloads, strict=True)]
+        self._check_sizes(stored, event_items)
+        transact: list[dict[str, Any]] = [
+            self._put("events", item, "attribute_not_exists(Version)") for item in event_items
+        ]
+        transact += [self._put("event_uuids", items.guard_item(e), "attribute_not_exists(EventUuid)") for e in stored]
+        transact.append(self._head_write(first, last, expected_version, closes_stream))
+        commit = {
+            "Page": N(first.position // LOG_PAGE_SIZE),
+            "Position": N(first.position),
+            "AggregateUuid": S(first.aggregate_uuid),
+            "FromVersion": N(first.version),
+            "Count": N(len(stored)),
+        }
+        transact.append(self._put("log", commit, "attribute_not_exists(#p)", {"#p": "Position"}))
+        transact.append(self._log_head_write(last.position, last_seen, first.aggregate_type, expected_version == 0))
+        return {"TransactItems": transact, "ClientRequestToken": str(uuid.uuid4())}
+
+    def _check_sizes(self, stored: list[StoredEvent], event_items: list[Item]) -> None:
+        total = 0
+        for event, item in zip(stored, event_items, strict=True):
+            size = items.item_size(item)
+            total += size
+            if size > MAX_ITEM_BYTES:
+                raise EventLimitError(
+                    event.aggregate_uuid,
+                    f"event {event.event_uuid} ({event.name}, version {event.version}) is {size:,} bytes; "
+                    f"a DynamoDB item holds at most {MAX_ITEM_BYTES:,}. Nothing was written.",
+                )
+        if total > MAX_TRANSACTION_BYTES - 64 * 1024:  # room for the guards, head and log items
+            raise EventLimitError(
+                stored[0].aggregate_uuid,
+                f"versions {stored[0].version}-{stored[-1].version} ({len(stored)} events from "
+                f"{stored[0].event_uuid}) total {total:,} bytes; a DynamoDB transaction carries at most "
+                f"{MAX_TRANSACTION_BYTES:,}. Append them in smaller batches. Nothing was written.",
+            )
+
+    def _put(self, kind: str, item: Item, condition: str, names: dict[str, str] | None = None) -> dict[str, Any]:
+        put = {
+            "TableName": self.tables[kind],
+            "Item": item,
+            "ConditionExpression": condition,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if names:
+            put["ExpressionAttributeNames"] = names
+        return {"Put": put}
+
+    def _head_write(
+        self, first: StoredEvent, last: StoredEvent, expected_version: int, closes_stream: bool
+    ) -> dict[str, Any]:
+        updated_at = items.timestamp(last.recorded_at)
+        recent_key = items.recent_key(last.recorded_at, last.aggregate_uuid)
+        if expected_version == 0:
+            head = {
+                "AggregateUuid": S(first.aggregate_uuid),
+                "AggregateType": S(first.aggregate_type),
+                "StreamVersion": N(last.version),
+                "Closed": {"BOOL": closes_stream},
+                "CreatedAt": S(items.timestamp(first.recorded_at)),
+                "UpdatedAt": S(updated_at),
+                "Recent": S(RECENT_PARTITION),
+                "RecentKey": S(recent_key),
+            }
+            return self._put("streams", head, "attribute_not_exists(AggregateUuid)")
+        return {
+            "Update": {
+                "TableName": self.tables["streams"],
+                "Key": {"AggregateUuid": S(first.aggregate_uuid)},
+                "UpdateExpression": "SET StreamVersion = :new, UpdatedAt = :at, RecentKey = :key, Closed = :closed",
+                "ConditionExpression": "StreamVersion = :expected",
+                "ExpressionAttributeValues": {
+                    ":new": N(last.version),
+                    ":at": S(updated_at),
+                    ":key": S(recent_key),
+                    ":closed": {"BOOL": closes_stream},
+                    ":expected": N(expected_version),
+                },
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _log_head_write(self, new_position: int, last_seen: int, aggregate_type: str, new_stream: bool) -> dict:
+        values: dict[str, Any] = {":last": N(new_position)}
+        names = {"#last": "LastPosition"}
+        expression = "SET #last = :last"
+        if new_stream:
+            expression += " ADD Streams :one, #type :one"
+            values[":one"] = N(1)
+            names["#type"] = TYPE_COUNT_PREFIX + aggregate_type
+        if last_seen:
+            condition = "#last = :seen"
+            values[":seen"] = N(last_seen)
+        else:
+            condition = "attribute_not_exists(#last)"
+        return {
+            "Update": {
+                "TableName": self.tables["log"],
+                "Key": LOG_HEAD_KEY,
+                "UpdateExpression": expression,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _send(self, request: dict[str, Any], stored: list[StoredEvent], expected_version: int) -> int | None:
+        """Send the append; return None once it landed, else the log head's position to retry from."""
+        try:
+            self.client.transact_write_items(**request)
+            return None
+        except ClientError as exc:
+            if _is_cancellation(exc):
+                return self._explain_cancellation(exc, stored, expected_version, resending=False)
+            if not _answer_lost(exc):
+                raise self._error(exc, _appending(stored)) from exc
+            lost: Exception = exc
+        except LOST_ANSWER_ERRORS as exc:
+            lost = exc
+        return self._resolve_lost_answer(request, stored, expected_version, lost)
+
+    def _resolve_lost_answer(
+        self, request: dict[str, Any], stored: list[StoredEvent], expected_version: int, lost: Exception
+    ) -> int | None:
+        """Find out whether an append whose answer was lost landed; send it again (same token) if not."""
+        for attempt in range(RESENDS_AFTER_LOST_ANSWER):
+            try:
+                if self._landed(stored[0]):
+                    return None
+                time.sleep(0.05 * 2**attempt)
+                self.client.transact_write_items(**request)
+                return None
+            except ClientError as exc:
+                if _is_cancellation(exc):
+                    return self._explain_cancellation(exc, stored, expected_version, resending=True)
+                if not _answer_lost(exc):
+                    raise self._error(exc, _appending(stored)) from exc
+                lost = exc
+            except LOST_ANSWER_ERRORS as exc:
+                lost = exc
+        raise BackendUnavailable(
+            f"{_appending(stored)}: DynamoDB's answer was lost ({lost}) and it cannot be asked whether the "
+            f"events landed. Retry the same append later: if event {stored[0].event_uuid} did land, the "
+            "retry is refused as a duplicate."
+        )
+
+    def _landed(self, event: StoredEvent) -> bool:
+        answer = self.client.get_item(
+            TableName=self.tables["event_uuids"], Key={"EventUuid": S(event.event_uuid)}, ConsistentRead=True
+        )
+        return "Item" in answer and items.guard_matches(answer["Item"], event)
+
+    def _explain_cancellation(
+        self, exc: ClientError, stored: list[StoredEvent], expected_version: int, *, resending: bool
+    ) -> int | None:
+        """Raise the error a cancelled append means, or return the log head's position to retry from."""
+        reasons = exc.response.get("CancellationReasons") or []
+        count = len(stored)
+        aggregate_uuid = stored[0].aggregate_uuid
+
+        def failed(index: int) -> bool:
+            return index < len(reasons) and reasons[index].get("Code") == CONDITION_FAILED
+
+        def old(index: int) -> Item:
+            return (reasons[index].get("Item") or {}) if index < len(reasons) else {}
+
+        duplicates = [(event, old(count + i)) for i, event in enumerate(stored) if failed(count + i)]
+        if duplicates:
+            if resending and all(items.guard_matches(item, event) for event, item in duplicates):
+                return None  # The lost answer's append had landed: these guards are its own.
+            raise DuplicateEventError(aggregate_uuid, [event.event_uuid for event, _ in duplicates])
+        if failed(2 * count) or any(failed(i) for i in range(count)):
+            head = old(2 * count)
+            actual = int(head["StreamVersion"]["N"]) if "StreamVersion" in head else self.get_version(aggregate_uuid)
+            raise ConcurrencyError(aggregate_uuid, expected_version, actual)
+        if failed(2 * count + 2):
+            log_head = old(2 * count + 2)
+            return int(log_head["LastPosition"]["N"]) if "LastPosition" in log_head else self.last_position()
+        codes = [reason.get("Code") for reason in reasons]
+        if RETRYABLE_REASONS.intersection(codes):
+            return stored[0].position - 1
+        raise EventStoreError(f"{_appending(stored)} was refused by DynamoDB: {exc}")
+
+    # Reading
+
+    def read_stream(
+        self,
+        aggregate_uuid: UUID,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[StoredEvent]:
+        values = {":uuid": S(aggregate_uuid), ":from": N(max(from_version, 1))}
+        condition = "AggregateUuid = :uuid AND Version >= :from"
+        if to_version is not None:
+            if to_version < from_version:
+                return
+            condition = "AggregateUuid = :uuid AND Version BETWEEN :from AND :to"
+            values[":to"] = N(to_version)
+        pages = self._query(
+            f"Reading stream {aggregate_uuid}",
+            TableName=self.tables["events"],
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ConsistentRead=True,
+            Limit=max(batch_size, 1),
+        )
+        for item in pages:
+            yield items.stored_event(item)
+
+    def read_all(self, after_position: int = 0, *, batch_size: int = 1000) -> Iterator[StoredEvent]:
+        position = max(after_position, 0)
+        chunk = max(1, min(batch_size, MAX_BATCH_GET))
+        while True:
+            last = self.last_position()
+            if position >= last:
+                return
+            keys: list[tuple[int, UUID, int]] = []
+            for first, aggregate_uuid, from_version, count in self._commits(position + 1, last):
+                for offset in range(count):
+                    if position < first + offset <= last:
+                        keys.append((first + offset, aggregate_uuid, from_version + offset))
+                if len(keys) >= chunk:
+                    yield from self._fetch_events(keys)
+                    keys = []
+            yield from self._fetch_events(keys)
+            position = last  # and look again: more may have landed meanwhile
+
+    def _commits(self, start: int, end: int) -> Iterator[tuple[int, UUID, int, int]]:
+        """Yield (first position, stream, first version, count) of the commits holding start..end, in order."""
+        begin = None
+        # The commit holding `start` begins at or before it: in its page, or near a page's start, the one before.
+        for page in (start // LOG_PAGE_SIZE, start // LOG_PAGE_SIZE - 1):
+            if page < 0:
+                break
+            found = self._call(
+                "query",
+                f"Reading the log at position {start}",
+                TableName=self.tables["log"],
+                KeyConditionExpression="Page = :page AND #p <= :start",
+                ExpressionAttributeNames={"#p": "Position"},
+                ExpressionAttributeValues={":page": N(page), ":start": N(start)},
+                ScanIndexForward=False,
+                Limit=1,
+                ConsistentRead=True,
+            )["Items"]
+            if found:
+                begin = int(found[0]["Position"]["N"])
+                break
+        if begin is None:
+            raise EventStoreError(f"The log has no commit holding position {start}, below its head {end}.")
+        expected = begin
+        for page in range(begin // LOG_PAGE_SIZE, end // LOG_PAGE_SIZE + 1):
+            commits = self._query(
+                f"Reading the log from position {start}",
+                TableName=self.tables["log"],
+                KeyConditionExpression="Page = :page AND #p BETWEEN :begin AND :end",
+                ExpressionAttributeNames={"#p": "Position"},
+                ExpressionAttributeValues={":page": N(page), ":begin": N(begin), ":end": N(end)},
+                ConsistentRead=True,
+            )
+            for commit in commits:
+                first = int(commit["Position"]["N"])
+                if first != expected:
+                    raise EventStoreError(f"The log is missing positions {expected}-{first - 1}, below its head {end}.")
+                count = int(commit["Count"]["N"])
+                yield first, UUID(commit["AggregateUuid"]["S"]), int(commit["FromVersion"]["N"]), count
+                expected = first + count
+        if expected <= end:
+            raise EventStoreError(f"The log is missing positions {expected}-{end}, below its head {end}.")
+
+    def _fetch_events(self, keys: list[tuple[int, UUID, int]]) -> Iterator[StoredEvent]:
+        """Yield the events at these (position, stream, version) keys, in the order given."""
+        found: dict[tuple[str, str], Item] = {}
+        for start in range(0, len(keys), MAX_BATCH_GET):
+            request = {
+                self.tables["events"]: {
+                    "Keys": [
+                        {"AggregateUuid": S(u), "Version": N(version)} for _, u, version in keys[start : start + 100]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                answer = self._call("batch_get_item", "Reading events by position", RequestItems=request)
+                for item in answer["Responses"].get(self.tables["events"], []):
+                    found[(item["AggregateUuid"]["S"], item["Version"]["N"])] = item
+                request = answer.get("UnprocessedKeys") or {}
+        for position, aggregate_uuid, version in keys:
+            item = found.get((str(aggregate_uuid), str(version)))
+            if item is None:
+                raise EventStoreError(
+                    f"The event at position {position} (stream {aggregate_uuid}, version {version}) is missing."
+                )
+            yield items.stored_event(item)
+
+    def last_position(self) -> int:
+        head = self._log_head("LastPosition")
+        return int(head["LastPosition"]["N"]) if "LastPosition" in head else 0
+
+    def _log_head(self, *attributes: str) -> Item:
+        kwargs: dict[str, Any] = {"TableName": self.tables["log"], "Key": LOG_HEAD_KEY, "ConsistentRead": True}
+        if attributes:
+            kwargs["ProjectionExpression"] = ", ".join(f"#a{i}" for i in range(len(attributes)))
+            kwargs["ExpressionAttributeNames"] = {f"#a{i}": name for i, name in enumerate(attributes)}
+        return self._call("get_item", "Reading the log head", **kwargs).get("Item", {})
+
+    # Streams
+
+    def get_stream(self, aggregate_uuid: UUID) -> StreamInfo | None:
+        answer = self._call(
+            "get_item",
+            f"Reading the head of stream {aggregate_uuid}",
+            TableName=self.tables["streams"],
+            Key={"AggregateUuid": S(aggregate_uuid)},
+            ConsistentRead=True,
+        )
+        return items.stream_info(answer["Item"]) if "Item" in answer else None
+
+    def list_streams(
+        self, *, aggregate_type: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> StreamPage:
+        if aggregate_type:
+            index, condition, values = RECENT_BY_TYPE_INDEX, "AggregateType = :p", {":p": S(aggregate_type)}
+        else:
+            index, condition, values = RECENT_INDEX, "Recent = :p", {":p": S(RECENT_PARTITION)}
+        if cursor:
+            updated_at, after_uuid = decode_stream_cursor(cursor)
+            condition += " AND RecentKey < :after"
+            values[":after"] = S(items.recent_key(updated_at, after_uuid))
+        found: list[Item] = []
+        for item in self._query(
+            "Listing streams",
+            TableName=self.tables["streams"],
+            IndexName=index,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ScanIndexForward=False,
+            Limit=limit + 1,
+        ):
+            found.append(item)
+            if len(found) > limit:
+                break
+        streams = [items.stream_info(item) for item in found[:limit]]
+        return StreamPage(streams, encode_stream_cursor(streams[-1]) if len(found) > limit else None)
+
+    def count_streams(self, *, aggregate_type: str | None = None) -> int:
+        name = TYPE_COUNT_PREFIX + aggregate_type if aggregate_type else "Streams"
+        head = self._log_head(name)
+        return int(head[name]["N"]) if name in head else 0
+
+    def aggregate_types(self) -> list[str]:
+        head = self._log_head()
+        return sorted(
+            name.removeprefix(TYPE_COUNT_PREFIX)
+            for name, value in head.items()
+            if name.startswith(TYPE_COUNT_PREFIX) and int(value["N"]) > 0
+        )
+
+    # Snapshots
+
+    def save_snapshot(self, snapshot: SnapshotRecord) -> None:
+        item = items.snapshot_item(snapshot, snapshot.created_at or timezone.now())
+        size = items.item_size(item)
+        if size > MAX_ITEM_BYTES:
+            raise EventLimitError(
+                snapshot.aggregate_uuid,
+                f"the snapshot at version {snapshot.version} is {size:,} bytes; a DynamoDB item holds at most "
+                f"{MAX_ITEM_BYTES:,}. It was not saved; loading replays the events instead.",
+            )
+        self._call(
+            "put_item",
+            f"Saving the snapshot of stream {snapshot.aggregate_uuid} at version {snapshot.version}",
+            TableName=self.tables["snapshots"],
+            Item=item,
+        )
+
+    def get_snapshot(self, aggregate_uuid: UUID, *, max_version: int | None = None) -> SnapshotRecord | None:
+        condition, values = "AggregateUuid = :uuid", {":uuid": S(aggregate_uuid)}
+        if max_version is not None:
+            condition += " AND Version <= :max"
+            values[":max"] = N(max_version)
+        found = self._call(
+            "query",
+            f"Reading the latest snapshot of stream {aggregate_uuid}",
+            TableName=self.tables["snapshots"],
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )["Items"]
+        return items.snapshot_record(found[0]) if found else None
+
+    def list_snapshots(self, aggregate_uuid: UUID) -> list[SnapshotRecord]:
+        found = self._query(
+            f"Listing the snapshots of stream {aggregate_uuid}",
+            TableName=self.tables["snapshots"],
+            KeyConditionExpression="AggregateUuid = :uuid",
+            ExpressionAttributeValues={":uuid": S(aggregate_uuid)},
+            ScanIndexForward=False,
+            ConsistentRead=True,
+        )
+        return [items.snapshot_record(item) for item in found]
+
+    # Talking to DynamoDB
+
+    def _call(self, operation: str, doing: str, **kwargs: Any) -> dict[str, Any]:
+        """Call a client operation, turning boto's errors into the event store's."""
+        try:
+            return getattr(self.client, operation)(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, doing) from exc
+
+    def _query(self, doing: str, **kwargs: Any) -> Iterator[Item]:
+        """Yield every item a Query finds, following LastEvaluatedKey page after page."""
+        while True:
+            page = self._call("query", doing, **kwargs)
+            yield from page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _error(self, exc: Exception, doing: str) -> EventStoreError:
+        if isinstance(exc, ClientError):
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "ResourceNotFoundException":
+                return EventStoreError(
+                    f"{doing}: a DynamoDB table is missing ({exc}); run `python manage.py create_dynamodb_tables`."
+                )
+            if not _answer_lost(exc) and "Throttl" not in code and "LimitExceeded" not in code:
+                return EventStoreError(f"{doing}: DynamoDB refused the request: {exc}")
+        return BackendUnavailable(f"{doing}: DynamoDB did not answer: {exc}")
+
+
+def _is_cancellation(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "TransactionCanceledException"
+
+
+def _answer_lost(exc: ClientError) -> bool:
+    """Return whether the request may or may not have been applied (a server error)."""
+    return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+
+
+def _appending(stored: list[StoredEvent]) -> str:
+    first, last = stored[0], stored[-1]
+    return f"Appending to stream {first.aggregate_uuid} as versions {first.version}-{last.version}"

@@ -55,3 +55,8 @@ requires_postgres = pytest.mark.skipif(
     or os.environ.get("EVENTSTORE_BACKEND", "django") != "django",
     reason="needs the Django backend on PostgreSQL",
 )
+
+requires_django_backend = pytest.mark.skipif(
+    os.environ.get("EVENTSTORE_BACKEND", "django") != "django",
+    reason="needs the Django backend: its events share the Django database's transaction",
+)

@@ -159,6 +159,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Shopping carts kept as event streams in the eventstore app.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Anonymous users reach nothing but the login pages: the schema and docs need a login too.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

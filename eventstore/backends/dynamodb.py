@@ -37,8 +37,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from typing import Any
@@ -55,13 +55,18 @@ from ..exceptions import BackendUnavailable, ConcurrencyError, DuplicateEventErr
 from . import dynamodb_items as items
 from .base import EventStoreBackend, NewEvent, SnapshotRecord, StoredEvent, StreamInfo, StreamPage
 from .django import decode_stream_cursor, encode_stream_cursor
-from .dynamodb_items import MAX_ITEM_BYTES, MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS, Item, N, S
+from .dynamodb_items import MAX_ITEM_BYTES, Item, N, S
 from .dynamodb_schema import RECENT_BY_TYPE_INDEX, RECENT_INDEX, create_tables, empty_tables, table_names
+from .dynamodb_writes import (
+    LOG_HEAD_KEY,
+    LOG_PAGE_SIZE,
+    MAX_EVENTS_PER_APPEND,
+    RECENT_PARTITION,
+    TYPE_COUNT_PREFIX,
+    append_request,
+    check_count,
+)
 
-LOG_HEAD_KEY: Item = {"Page": N(-1), "Position": N(0)}
-LOG_PAGE_SIZE = 1000  # positions per log partition; fixed for a table's life
-RECENT_PARTITION = "streams"
-TYPE_COUNT_PREFIX = "Streams:"
 MAX_BATCH_GET = 100
 POSITION_ATTEMPTS = 100  # races lost for the log head before giving up
 RESENDS_AFTER_LOST_ANSWER = 3
@@ -69,11 +74,16 @@ CONDITION_FAILED = "ConditionalCheckFailed"
 RETRYABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
 LOST_ANSWER_ERRORS = (BotoConnectionError, HTTPClientError)
 
+_session: boto3.session.Session | None = None
+_session_lock = threading.Lock()
+# (endpoint, table names) whose tables reset_for_tests has made sure of in this process.
+_tables_seen: set[tuple[str, tuple[str, ...]]] = set()
+
 
 class DynamoDBBackend(EventStoreBackend):
     """Event streams in DynamoDB; options: TABLE_PREFIX, TABLES ({kind: name} overrides)."""
 
-    max_events_per_append = (MAX_TRANSACTION_ITEMS - 3) // 2
+    max_events_per_append = MAX_EVENTS_PER_APPEND
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -83,9 +93,13 @@ class DynamoDBBackend(EventStoreBackend):
     @cached_property
     def client(self) -> Any:
         """Return the boto3 DynamoDB client, configured by boto3's own environment."""
+        global _session
         retries = {} if os.environ.get("AWS_RETRY_MODE") else {"retries": {"mode": "standard"}}
         try:
-            return boto3.session.Session().client("dynamodb", config=Config(**retries))
+            # One session per process: it caches the service model, making new clients cheap.
+            with _session_lock:
+                _session = _session or boto3.session.Session()
+                return _session.client("dynamodb", config=Config(**retries))
         except NoRegionError as exc:
             raise ImproperlyConfigured("The DynamoDB backend needs a region: set AWS_DEFAULT_REGION.") from exc
 
@@ -100,7 +114,10 @@ class DynamoDBBackend(EventStoreBackend):
 
     def reset_for_tests(self) -> None:
         """Create the tables if needed and empty them."""
-        self.create_tables()
+        endpoint = (self.client.meta.endpoint_url, tuple(self.tables.values()))
+        if endpoint not in _tables_seen:
+            self.create_tables()
+            _tables_seen.add(endpoint)
         empty_tables(self.client, self.tables)
         self._position_hint = None
 
@@ -117,7 +134,7 @@ class DynamoDBBackend(EventStoreBackend):
     ) -> list[StoredEvent]:
         if not events:
             return []
-        self._check_count(aggregate_uuid, expected_version, events)
+        check_count(aggregate_uuid, expected_version, events)
         # Serialising first: a payload that is not JSON fails here, before anything is sent.
         payloads = [(json.dumps(event.data), json.dumps(event.metadata)) for event in events]
         now = timezone.now()
@@ -138,7 +155,7 @@ class DynamoDBBackend(EventStoreBackend):
                 )
                 for offset, event in enumerate(events, start=1)
             ]
-            request = self._append_request(stored, payloads, expected_version, last_seen, closes_stream)
+            request = append_request(self.tables, stored, payloads, expected_version, last_seen, closes_stream)
             moved_to = self._send(request, stored, expected_version)
             if moved_to is None:
                 self._position_hint = stored[-1].position
@@ -150,133 +167,6 @@ class DynamoDBBackend(EventStoreBackend):
             f"Appending to stream {aggregate_uuid} at version {expected_version + 1}: other writers kept "
             f"taking the next global position ({POSITION_ATTEMPTS} attempts); nothing was written."
         )
-
-    def _check_count(self, aggregate_uuid: UUID, expected_version: int, events: Sequence[NewEvent]) -> None:
-        limit = self.max_events_per_append or 0
-        if len(events) > limit:
-            raise EventLimitError(
-                aggregate_uuid,
-                f"an append to DynamoDB carries at most {limit} events (one transaction of at most "
-                f"{MAX_TRANSACTION_ITEMS} items); this one has {len(events)} (versions {expected_version + 1}-"
-                f"{expected_version + len(events)}, first event {events[0].event_uuid} {events[0].name}). "
-                "Nothing was written.",
-            )
-
-    def _append_request(
-        self,
-        stored: list[StoredEvent],
-        payloads: list[tuple[str, str]],
-        expected_version: int,
-        last_seen: int,
-        closes_stream: bool,
-    ) -> dict[str, Any]:
-        first, last = stored[0], stored[-1]
-        event_items = [items.event_item(event, *payload) for event, payload in zip(stored, payloads, strict=True)]
-        self._check_sizes(stored, event_items)
-        transact: list[dict[str, Any]] = [
-            self._put("events", item, "attribute_not_exists(Version)") for item in event_items
-        ]
-        transact += [self._put("event_uuids", items.guard_item(e), "attribute_not_exists(EventUuid)") for e in stored]
-        transact.append(self._head_write(first, last, expected_version, closes_stream))
-        commit = {
-            "Page": N(first.position // LOG_PAGE_SIZE),
-            "Position": N(first.position),
-            "AggregateUuid": S(first.aggregate_uuid),
-            "FromVersion": N(first.version),
-            "Count": N(len(stored)),
-        }
-        transact.append(self._put("log", commit, "attribute_not_exists(#p)", {"#p": "Position"}))
-        transact.append(self._log_head_write(last.position, last_seen, first.aggregate_type, expected_version == 0))
-        return {"TransactItems": transact, "ClientRequestToken": str(uuid.uuid4())}
-
-    def _check_sizes(self, stored: list[StoredEvent], event_items: list[Item]) -> None:
-        total = 0
-        for event, item in zip(stored, event_items, strict=True):
-            size = items.item_size(item)
-            total += size
-            if size > MAX_ITEM_BYTES:
-                raise EventLimitError(
-                    event.aggregate_uuid,
-                    f"event {event.event_uuid} ({event.name}, version {event.version}) is {size:,} bytes; "
-                    f"a DynamoDB item holds at most {MAX_ITEM_BYTES:,}. Nothing was written.",
-                )
-        if total > MAX_TRANSACTION_BYTES - 64 * 1024:  # room for the guards, head and log items
-            raise EventLimitError(
-                stored[0].aggregate_uuid,
-                f"versions {stored[0].version}-{stored[-1].version} ({len(stored)} events from "
-                f"{stored[0].event_uuid}) total {total:,} bytes; a DynamoDB transaction carries at most "
-                f"{MAX_TRANSACTION_BYTES:,}. Append them in smaller batches. Nothing was written.",
-            )
-
-    def _put(self, kind: str, item: Item, condition: str, names: dict[str, str] | None = None) -> dict[str, Any]:
-        put = {
-            "TableName": self.tables[kind],
-            "Item": item,
-            "ConditionExpression": condition,
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-        if names:
-            put["ExpressionAttributeNames"] = names
-        return {"Put": put}
-
-    def _head_write(
-        self, first: StoredEvent, last: StoredEvent, expected_version: int, closes_stream: bool
-    ) -> dict[str, Any]:
-        updated_at = items.timestamp(last.recorded_at)
-        recent_key = items.recent_key(last.recorded_at, last.aggregate_uuid)
-        if expected_version == 0:
-            head = {
-                "AggregateUuid": S(first.aggregate_uuid),
-                "AggregateType": S(first.aggregate_type),
-                "StreamVersion": N(last.version),
-                "Closed": {"BOOL": closes_stream},
-                "CreatedAt": S(items.timestamp(first.recorded_at)),
-                "UpdatedAt": S(updated_at),
-                "Recent": S(RECENT_PARTITION),
-                "RecentKey": S(recent_key),
-            }
-            return self._put("streams", head, "attribute_not_exists(AggregateUuid)")
-        return {
-            "Update": {
-                "TableName": self.tables["streams"],
-                "Key": {"AggregateUuid": S(first.aggregate_uuid)},
-                "UpdateExpression": "SET StreamVersion = :new, UpdatedAt = :at, RecentKey = :key, Closed = :closed",
-                "ConditionExpression": "StreamVersion = :expected",
-                "ExpressionAttributeValues": {
-                    ":new": N(last.version),
-                    ":at": S(updated_at),
-                    ":key": S(recent_key),
-                    ":closed": {"BOOL": closes_stream},
-                    ":expected": N(expected_version),
-                },
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-
-    def _log_head_write(self, new_position: int, last_seen: int, aggregate_type: str, new_stream: bool) -> dict:
-        values: dict[str, Any] = {":last": N(new_position)}
-        names = {"#last": "LastPosition"}
-        expression = "SET #last = :last"
-        if new_stream:
-            expression += " ADD Streams :one, #type :one"
-            values[":one"] = N(1)
-            names["#type"] = TYPE_COUNT_PREFIX + aggregate_type
-        if last_seen:
-            condition = "#last = :seen"
-            values[":seen"] = N(last_seen)
-        else:
-            condition = "attribute_not_exists(#last)"
-        return {
-            "Update": {
-                "TableName": self.tables["log"],
-                "Key": LOG_HEAD_KEY,
-                "UpdateExpression": expression,
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
 
     def _send(self, request: dict[str, Any], stored: list[StoredEvent], expected_version: int) -> int | None:
         """Send the append; return None once it landed, else the log head's position to retry from."""

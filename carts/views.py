@@ -13,8 +13,9 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status as http_status
 from rest_framework import viewsets
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication, TokenAuthentication
-from rest_framework.decorators import action
+from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -265,6 +266,14 @@ class CartViewSet(viewsets.ViewSet):
             raise BadRequest("Closing a cart takes no body.", code="unexpected_body")
         cart = run_command(cart_uuid, lambda cart: cart.close(), if_match=if_match(request))
         return cart_response(cart)
+
+
+@extend_schema(exclude=True)
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+@permission_classes([AllowAny])
+def api_not_found(request: Request) -> Response:
+    """Answer a path the API does not have."""
+    raise NotFound(f"No API endpoint at {request.path[:200]!r}.", code="not_found")
 
 
 class CartExists(BadRequest):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,8 @@ from .signals import events_appended, events_committed
 
 _lock = threading.Lock()
 _backend: EventStoreBackend | None = None
+# True while append() runs the backend as the first work of a block it has just opened.
+_own_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("eventstore_own_transaction", default=False)
 
 
 def get_backend() -> EventStoreBackend:
@@ -59,6 +62,16 @@ def connect_setting_changed() -> None:
     setting_changed.connect(_on_setting_changed, dispatch_uid="eventstore.reset_backend")
 
 
+def in_own_transaction() -> bool:
+    """Return whether append() is running the backend in a block of its own, opened just before.
+
+    A backend in the default database may then skip a savepoint of its own: should the append
+    fail, that block rolls back (to its savepoint, when nested in the caller's transaction) and
+    so undoes exactly the append.
+    """
+    return _own_transaction.get()
+
+
 def append(
     aggregate_uuid: UUID,
     aggregate_type: str,
@@ -77,7 +90,13 @@ def append(
     """
     backend = backend or get_backend()
     with transaction.atomic(using=DEFAULT_DB_ALIAS):
-        stored = backend.append(aggregate_uuid, aggregate_type, expected_version, events, closes_stream=closes_stream)
+        token = _own_transaction.set(True)
+        try:
+            stored = backend.append(
+                aggregate_uuid, aggregate_type, expected_version, events, closes_stream=closes_stream
+            )
+        finally:
+            _own_transaction.reset(token)
         if stored:
             events_appended.send(sender=backend.__class__, events=stored)
             transaction.on_commit(

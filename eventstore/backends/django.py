@@ -1,4 +1,4 @@
-"""The Django ORM backend: events in the project's database (SQLite, PostgreSQL).
+"""The Django backend: events in the project's database (SQLite, PostgreSQL).
 
 One append is one transaction: the stream head moves from the expected version to the new one
 (the optimistic lock), then the events are inserted. The (aggregate_uuid, version) unique
@@ -8,6 +8,10 @@ Global positions come from the events table's auto-increment key. A PostgreSQL s
 out numbers before commit, so two concurrent appends can commit out of position order and a
 reader would skip the late one. Appends therefore take one transaction-scoped advisory lock,
 making position order equal commit order. SQLite needs nothing: it has one writer at a time.
+
+The hot paths (append, stream and store reads, snapshots) run hand-written SQL (see sql.py)
+through Django's connection: one statement per append on PostgreSQL (lock, head move and insert
+together), no model instances, JSON encoded and decoded once. The rest uses the ORM.
 """
 
 from __future__ import annotations
@@ -23,27 +27,13 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, InterfaceError, Operatio
 from django.db.models import Q
 from django.utils import timezone
 
+from .. import store
 from ..exceptions import BackendUnavailable, ConcurrencyError, DuplicateEventError, EventStoreError
-from ..models import EventRecord, Snapshot, Stream
+from ..models import Stream
 from .base import EventStoreBackend, NewEvent, SnapshotRecord, StoredEvent, StreamInfo, StreamPage
+from .sql import Dialect, dialect_for
 
-# Any constant will do; it names the one lock that orders all appends.
-APPEND_LOCK_KEY = 0x6576_656E_7473
-
-EVENT_FIELDS = (
-    "id",
-    "event_uuid",
-    "aggregate_uuid",
-    "aggregate_type",
-    "version",
-    "name",
-    "schema_version",
-    "data",
-    "metadata",
-    "recorded_at",
-)
 STREAM_FIELDS = ("aggregate_uuid", "aggregate_type", "version", "created_at", "updated_at", "closed")
-SNAPSHOT_FIELDS = ("aggregate_uuid", "aggregate_type", "version", "state", "schema_version", "created_at")
 
 
 class DjangoBackend(EventStoreBackend):
@@ -52,6 +42,10 @@ class DjangoBackend(EventStoreBackend):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.alias: str = options.get("DATABASE", DEFAULT_DB_ALIAS)
+
+    @property
+    def dialect(self) -> Dialect:
+        return dialect_for(connections[self.alias])
 
     # Writing
 
@@ -66,73 +60,73 @@ class DjangoBackend(EventStoreBackend):
     ) -> list[StoredEvent]:
         if not events:
             return []
+        dialect = self.dialect
         now = timezone.now()
-        new_version = expected_version + len(events)
-        records = [
-            EventRecord(
-                event_uuid=event.event_uuid,
-                aggregate_uuid=aggregate_uuid,
-                aggregate_type=aggregate_type,
-                version=expected_version + offset,
-                name=event.name,
-                schema_version=event.schema_version,
-                data=event.data,
-                metadata=event.metadata,
-                recorded_at=event.recorded_at or now,
-            )
-            for offset, event in enumerate(events, start=1)
-        ]
+        # Encode before the transaction: a payload that is not JSON fails here, having written nothing.
+        rows = dialect.event_rows(aggregate_uuid, aggregate_type, expected_version, events, now)
+        # Inside the store's own fresh block (see store.append) a savepoint would only add round trips:
+        # rolling that block back undoes exactly this append.
+        savepoint = not (self.alias == DEFAULT_DB_ALIAS and store.in_own_transaction())
         try:
-            with transaction.atomic(using=self.alias):
-                self._serialize_positions()
-                self._move_head(aggregate_uuid, aggregate_type, expected_version, new_version, now, closes_stream)
-                EventRecord.objects.using(self.alias).bulk_create(records)
+            with transaction.atomic(using=self.alias, savepoint=savepoint), connections[self.alias].cursor() as cursor:
+                positions = dialect.append(
+                    cursor, aggregate_uuid, aggregate_type, expected_version, rows, now, closes_stream
+                )
+                if positions is None:
+                    raise ConcurrencyError(aggregate_uuid, expected_version, self.get_version(aggregate_uuid))
+                if len(positions) < len(events):
+                    raise self._explain_skipped(cursor, aggregate_uuid, expected_version, events, positions)
         except IntegrityError as exc:
             raise self._explain_integrity_error(aggregate_uuid, expected_version, events) from exc
         except (OperationalError, InterfaceError) as exc:
             raise BackendUnavailable(f"Appending to stream {aggregate_uuid} failed: {exc}") from exc
-        return [self._stored(record) for record in records]
-
-    def _serialize_positions(self) -> None:
-        connection = connections[self.alias]
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
-
-    def _move_head(
-        self,
-        aggregate_uuid: UUID,
-        aggregate_type: str,
-        expected_version: int,
-        new_version: int,
-        now: datetime,
-        closes_stream: bool,
-    ) -> None:
-        streams = Stream.objects.using(self.alias)
-        if expected_version == 0:
-            # A clash with an existing head raises IntegrityError, explained by the caller.
-            streams.create(
-                aggregate_uuid=aggregate_uuid,
-                aggregate_type=aggregate_type,
-                version=new_version,
-                closed=closes_stream,
-                created_at=now,
-                updated_at=now,
+        return [
+            StoredEvent(
+                positions[version],
+                event.event_uuid,
+                aggregate_uuid,
+                aggregate_type,
+                version,
+                event.name,
+                event.schema_version,
+                event.data,
+                event.metadata,
+                event.recorded_at or now,
             )
-            return
-        moved = streams.filter(aggregate_uuid=aggregate_uuid, version=expected_version).update(
-            version=new_version, updated_at=now, closed=closes_stream
+            for version, event in enumerate(events, start=expected_version + 1)
+        ]
+
+    def _explain_skipped(
+        self,
+        cursor: Any,
+        aggregate_uuid: UUID,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        positions: dict[int, int],
+    ) -> EventStoreError:
+        """Name what kept some events out (the caller's transaction then rolls the rest back)."""
+        skipped = [
+            event for version, event in enumerate(events, start=expected_version + 1) if version not in positions
+        ]
+        stored = self.dialect.stored_event_uuids(cursor, [event.event_uuid for event in skipped])
+        if stored:
+            return DuplicateEventError(aggregate_uuid, stored)
+        return EventStoreError(
+            f"Appending to stream {aggregate_uuid}: version {expected_version + 1 + events.index(skipped[0])} "
+            f"({skipped[0].name}, event {skipped[0].event_uuid}) is already stored although the stream's head "
+            f"was at {expected_version}."
         )
-        if not moved:
-            raise ConcurrencyError(aggregate_uuid, expected_version, self.get_version(aggregate_uuid))
 
     def _explain_integrity_error(
         self, aggregate_uuid: UUID, expected_version: int, events: Sequence[NewEvent]
     ) -> EventStoreError:
-        uuids = [event.event_uuid for event in events]
-        stored = list(
-            EventRecord.objects.using(self.alias).filter(event_uuid__in=uuids).values_list("event_uuid", flat=True)
-        )
+        if connections[self.alias].needs_rollback:
+            # The enclosing block is broken until it rolls back: no query can explain more.
+            return EventStoreError(
+                f"Appending to stream {aggregate_uuid} at version {expected_version} violated a constraint."
+            )
+        with connections[self.alias].cursor() as cursor:
+            stored = self.dialect.stored_event_uuids(cursor, [event.event_uuid for event in events])
         if stored:
             return DuplicateEventError(aggregate_uuid, stored)
         actual = self.get_version(aggregate_uuid)
@@ -150,32 +144,31 @@ class DjangoBackend(EventStoreBackend):
         to_version: int | None = None,
         batch_size: int = 1000,
     ) -> Iterator[StoredEvent]:
-        query = EventRecord.objects.using(self.alias).filter(aggregate_uuid=aggregate_uuid)
-        if to_version is not None:
-            query = query.filter(version__lte=to_version)
-        query = query.order_by("version")
         next_version = from_version
-        while True:
-            rows = list(query.filter(version__gte=next_version).values_list(*EVENT_FIELDS)[:batch_size])
-            for row in rows:
-                yield StoredEvent(*row)
-            if len(rows) < batch_size:
+        last_version = to_version if to_version is not None else 2**31 - 1
+        while next_version <= last_version:
+            dialect = self.dialect
+            with connections[self.alias].cursor() as cursor:
+                events = dialect.read_stream(cursor, aggregate_uuid, next_version, last_version, batch_size)
+            yield from events
+            if len(events) < batch_size:
                 return
-            next_version = rows[-1][4] + 1
+            next_version = events[-1].version + 1
 
     def read_all(self, after_position: int = 0, *, batch_size: int = 1000) -> Iterator[StoredEvent]:
-        query = EventRecord.objects.using(self.alias).order_by("id")
         while True:
-            rows = list(query.filter(id__gt=after_position).values_list(*EVENT_FIELDS)[:batch_size])
-            for row in rows:
-                yield StoredEvent(*row)
-            if len(rows) < batch_size:
+            dialect = self.dialect
+            with connections[self.alias].cursor() as cursor:
+                events = dialect.read_all(cursor, after_position, batch_size)
+            yield from events
+            if len(events) < batch_size:
                 return
-            after_position = rows[-1][0]
+            after_position = events[-1].position
 
     def last_position(self) -> int:
-        last = EventRecord.objects.using(self.alias).order_by("-id").values_list("id", flat=True).first()
-        return last or 0
+        dialect = self.dialect
+        with connections[self.alias].cursor() as cursor:
+            return dialect.last_position(cursor)
 
     # Streams
 
@@ -184,13 +177,9 @@ class DjangoBackend(EventStoreBackend):
         return StreamInfo(*row) if row else None
 
     def get_version(self, aggregate_uuid: UUID) -> int:
-        version = (
-            Stream.objects.using(self.alias)
-            .filter(aggregate_uuid=aggregate_uuid)
-            .values_list("version", flat=True)
-            .first()
-        )
-        return version or 0
+        dialect = self.dialect
+        with connections[self.alias].cursor() as cursor:
+            return dialect.get_version(cursor, aggregate_uuid)
 
     def list_streams(
         self, *, aggregate_type: str | None = None, limit: int = 50, cursor: str | None = None
@@ -223,36 +212,19 @@ class DjangoBackend(EventStoreBackend):
     # Snapshots
 
     def save_snapshot(self, snapshot: SnapshotRecord) -> None:
-        Snapshot.objects.using(self.alias).update_or_create(
-            aggregate_uuid=snapshot.aggregate_uuid,
-            version=snapshot.version,
-            defaults={
-                "aggregate_type": snapshot.aggregate_type,
-                "state": snapshot.state,
-                "schema_version": snapshot.schema_version,
-                "created_at": snapshot.created_at or timezone.now(),
-            },
-        )
+        dialect = self.dialect
+        with connections[self.alias].cursor() as cursor:
+            dialect.save_snapshot(cursor, snapshot, snapshot.created_at or timezone.now())
 
     def get_snapshot(self, aggregate_uuid: UUID, *, max_version: int | None = None) -> SnapshotRecord | None:
-        query = Snapshot.objects.using(self.alias).filter(aggregate_uuid=aggregate_uuid)
-        if max_version is not None:
-            query = query.filter(version__lte=max_version)
-        row = query.order_by("-version").values_list(*SNAPSHOT_FIELDS).first()
-        return SnapshotRecord(*row) if row else None
+        dialect = self.dialect
+        with connections[self.alias].cursor() as cursor:
+            return dialect.get_snapshot(cursor, aggregate_uuid, max_version)
 
     def list_snapshots(self, aggregate_uuid: UUID) -> list[SnapshotRecord]:
-        rows = (
-            Snapshot.objects.using(self.alias)
-            .filter(aggregate_uuid=aggregate_uuid)
-            .order_by("-version")
-            .values_list(*SNAPSHOT_FIELDS)
-        )
-        return [SnapshotRecord(*row) for row in rows]
-
-    @staticmethod
-    def _stored(record: EventRecord) -> StoredEvent:
-        return StoredEvent(*(getattr(record, name) for name in EVENT_FIELDS))
+        dialect = self.dialect
+        with connections[self.alias].cursor() as cursor:
+            return dialect.list_snapshots(cursor, aggregate_uuid)
 
 
 def encode_stream_cursor(stream: StreamInfo) -> str:

@@ -1,0 +1,92 @@
+"""Take snapshots of aggregates: one, one type, those far enough past their last snapshot, or all."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from typing import Any
+
+from django.core.management.base import CommandError
+
+from eventstore import store
+from eventstore.backends.base import StreamInfo
+from eventstore.maintenance import aggregate_classes, events_since_snapshot, iter_streams, snapshot_stream
+
+from ._base import EventStoreCommand, positive_int
+
+
+class Command(EventStoreCommand):
+    help = (
+        "Take snapshots of aggregates' current state. Choose --aggregate UUID, --aggregate-type TYPE or --all; "
+        "--min-events N only snapshots streams at least N events past their last snapshot (alone, it looks at "
+        "every stream). Saving a snapshot writes no event, so this is safe while the API serves."
+    )
+
+    NOTHING_CHOSEN = "Say which streams: --aggregate UUID, --aggregate-type TYPE, --min-events N or --all."
+    UNKNOWN_TYPE = "Unknown aggregate type {name!r}; known: {known}."
+    NO_STREAM = "No stream {uuid}: it has no events."
+    SUMMARY = "Snapshotted {taken} of {total} stream(s){skipped}."
+    DRY_RUN_SUMMARY = "Dry run: would snapshot {taken} of {total} stream(s){skipped}."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        which = parser.add_mutually_exclusive_group()
+        which.add_argument("--aggregate", metavar="UUID", help="Only this aggregate.")
+        which.add_argument("--aggregate-type", metavar="TYPE", help="Every aggregate of this type.")
+        which.add_argument("--all", action="store_true", help="Every stream.")
+        parser.add_argument(
+            "--min-events",
+            type=positive_int,
+            metavar="N",
+            help="Only streams with at least N events since their last snapshot.",
+        )
+        parser.add_argument("--dry-run", action="store_true", help="Say what would be snapshotted; save nothing.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        backend = store.get_backend()
+        classes = aggregate_classes()
+        min_events = options["min_events"] or 1
+        streams, total = self.chosen_streams(options, classes)
+        taken, skipped = 0, Counter[str]()
+        for done, stream in enumerate(streams, start=1):
+            if options["dry_run"]:
+                behind = events_since_snapshot(backend, stream)
+                if stream.closed:
+                    skipped["closed"] += 1
+                elif stream.aggregate_type not in classes:
+                    skipped["unknown type"] += 1
+                elif behind < min_events:
+                    skipped["below --min-events"] += 1
+                else:
+                    taken += 1
+                    self.say(f"  would snapshot {stream.aggregate_uuid} at version {stream.version}", 2)
+            else:
+                outcome = snapshot_stream(backend, stream, classes, min_events=min_events)
+                if outcome.version is None:
+                    reason = outcome.skipped
+                    skipped["below --min-events" if "since the last snapshot" in reason else reason] += 1
+                    self.say(f"  skipped {stream.aggregate_uuid}: {reason}", 2)
+                else:
+                    taken += 1
+                    self.say(f"  {stream.aggregate_uuid} at version {outcome.version}", 2)
+            self.progress(f"  [{done}/{total}] streams, {taken} snapshot(s)", final=done == total)
+        detail = "; skipped " + ", ".join(f"{count} {why}" for why, count in sorted(skipped.items())) if skipped else ""
+        template = self.DRY_RUN_SUMMARY if options["dry_run"] else self.SUMMARY
+        self.say(template.format(taken=taken, total=total, skipped=detail))
+
+    def chosen_streams(self, options: dict[str, Any], classes: dict[str, Any]) -> tuple[Any, int]:
+        backend = store.get_backend()
+        if options["aggregate"]:
+            aggregate_uuid = self.parse_uuid(options["aggregate"])
+            stream: StreamInfo | None = backend.get_stream(aggregate_uuid)
+            if stream is None:
+                raise CommandError(self.NO_STREAM.format(uuid=aggregate_uuid))
+            return [stream], 1
+        if options["aggregate_type"]:
+            name = options["aggregate_type"]
+            if name not in classes:
+                known = ", ".join(sorted(classes)) or "none"
+                raise CommandError(self.UNKNOWN_TYPE.format(name=name, known=known))
+            return iter_streams(backend, aggregate_type=name), backend.count_streams(aggregate_type=name)
+        if options["all"] or options["min_events"]:
+            return iter_streams(backend), backend.count_streams()
+        raise CommandError(self.NOTHING_CHOSEN)

@@ -1,0 +1,184 @@
+"""History helpers: flat states, readable diffs, time travel with blame in one replay, history pages."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from carts.domain import ShoppingCart
+from eventstore.backends.base import NewEvent
+from eventstore.exceptions import UnknownEventError, VersionNotFound
+from eventstore.history import Change, StreamHistory, diff_states, flatten, format_value, path_label, state_at
+from eventstore.repository import Repository
+from tests.factories import CartFactory
+
+
+@pytest.fixture
+def repo(backend):
+    return Repository(ShoppingCart)
+
+
+def test_flatten_keeps_leaves_by_path_and_empty_mappings_as_leaves():
+    state = {"status": "open", "items": {"apple": 2, "pear": 1}, "tags": [], "extra": {}}
+
+    assert flatten(state) == {
+        ("status",): "open",
+        ("items", "apple"): 2,
+        ("items", "pear"): 1,
+        ("tags",): [],
+        ("extra",): {},
+    }
+
+
+def test_values_and_paths_read_as_text():
+    assert path_label(("items", "apple")) == "items \u203a apple"
+    assert format_value("café") == "café"
+    assert format_value(3) == "3"
+    assert format_value({}) == "(empty)"
+    assert format_value(["a", 1]) == '["a", 1]'
+    assert format_value(None) == "null"
+
+
+def test_diff_reports_added_changed_and_removed_parts():
+    before = flatten({"items": {"apple": 1, "pear": 2}, "status": "open"})
+    after = flatten({"items": {"apple": 3, "plum": 1}, "status": "open"})
+
+    assert diff_states(before, after) == [
+        Change(("items", "apple"), "changed", 1, 3),
+        Change(("items", "plum"), "added", after=1),
+        Change(("items", "pear"), "removed", before=2),
+    ]
+
+
+def test_diff_hides_an_empty_container_filling_up_or_emptying():
+    empty, one = flatten({"items": {}}), flatten({"items": {"apple": 1}})
+
+    assert diff_states(empty, one) == [Change(("items", "apple"), "added", after=1)]
+    assert diff_states(one, empty) == [Change(("items", "apple"), "removed", before=1)]
+
+
+def test_diff_from_nothing_adds_every_part():
+    assert diff_states({}, flatten({"status": "open", "items": {}})) == [
+        Change(("status",), "added", after="open"),
+        Change(("items",), "added", after={}),
+    ]
+
+
+def _cart_history(repo):
+    cart = ShoppingCart.open()
+    cart.add_item("apple", 1)  # v2
+    cart.add_item("pear", 2)  # v3
+    cart.add_item("apple", 4)  # v4
+    cart.remove_item("pear")  # v5
+    cart.add_item("plum", 1)  # v6
+    repo.save(cart)
+    return cart
+
+
+def test_state_at_a_past_version_shows_that_state_what_its_event_changed_and_who_last_changed_each_part(repo):
+    cart = _cart_history(repo)
+
+    at = state_at(repo, cart.uuid, 4)
+
+    assert at.version == 4 and at.event.name == "ItemAdded"
+    assert at.state == {"status": "open", "items": {"apple": 5, "pear": 2}}
+    assert at.changes == [Change(("items", "apple"), "changed", 1, 5)]
+    blame = {part.path: part.changed_by.version for part in at.parts}
+    assert blame == {("status",): 1, ("items", "apple"): 4, ("items", "pear"): 3}
+    assert at.blame_complete and at.replayed_from == 0 and at.replayed == 4
+
+
+def test_blame_of_a_part_removed_and_added_again_names_the_event_that_added_it_back(repo):
+    cart = _cart_history(repo)
+    cart.add_item("pear", 1)  # v7
+    repo.save(cart)
+
+    at = state_at(repo, cart.uuid, 7)
+
+    assert {p.path: p.changed_by.version for p in at.parts}[("items", "pear")] == 7
+    assert at.changes == [Change(("items", "pear"), "added", after=1)]
+
+
+def test_blame_matches_a_version_by_version_replay_at_every_version(repo):
+    cart = _cart_history(repo)
+    for version in range(1, cart.version + 1):
+        at = state_at(repo, cart.uuid, version)
+        for part in at.parts:
+            # The blamed event changed the part, and no later event up to `version` did.
+            last = part.changed_by.version
+            before = flatten(repo.load(cart.uuid, last - 1).get_state()) if last > 1 else {}
+            assert before.get(part.path) != part.value
+            for later in range(last, version + 1):
+                assert flatten(repo.load(cart.uuid, later).get_state())[part.path] == part.value
+
+
+def test_with_a_window_the_replay_starts_at_a_snapshot_and_older_parts_are_blamed_on_nobody(backend):
+    repo = Repository(ShoppingCart, snapshot_every=10)
+    cart = repo.save(ShoppingCart.open())
+    for n in range(30):  # item-n is added at version n + 2; saving one by one snapshots v10, v20, v30
+        cart.add_item(f"item-{n}")
+        repo.save(cart)
+
+    at = state_at(repo, cart.uuid, 31, blame_window=5)
+
+    assert at.replayed_from == 20 and at.replayed == 11 and not at.blame_complete
+    blame = {part.path: part.changed_by for part in at.parts}
+    assert blame[("items", "item-29")].version == 31
+    assert blame[("items", "item-19")].version == 21
+    assert blame[("items", "item-0")] is None and blame[("status",)] is None
+    assert at.state == state_at(repo, cart.uuid, 31).state
+
+
+def test_a_window_reaching_before_every_snapshot_replays_from_the_start(backend):
+    repo = Repository(ShoppingCart, snapshot_every=10)
+    cart = CartFactory(items=[("apple", 1)] * 12)
+
+    at = state_at(repo, cart.uuid, 13, blame_window=5)
+
+    assert at.replayed_from == 0 and at.blame_complete
+
+
+def test_state_at_a_version_the_stream_has_not_reached_raises_version_not_found(repo):
+    cart = CartFactory()
+
+    with pytest.raises(VersionNotFound) as caught:
+        state_at(repo, cart.uuid, 9)
+
+    assert caught.value.current_version == 2
+
+
+def test_state_at_version_zero_or_a_zero_window_is_refused(repo):
+    cart = CartFactory()
+
+    with pytest.raises(ValueError, match="Versions start at 1"):
+        state_at(repo, cart.uuid, 0)
+    with pytest.raises(ValueError, match="at least one event"):
+        state_at(repo, cart.uuid, 1, blame_window=0)
+
+
+def test_an_unknown_event_names_the_stream_and_version(repo, backend):
+    cart = CartFactory()
+    backend.append(cart.uuid, "ShoppingCart", cart.version, [NewEvent("ItemPainted", {"colour": "red"})])
+
+    with pytest.raises(UnknownEventError, match=rf"stream {cart.uuid}, version 3"):
+        state_at(repo, cart.uuid, 3)
+
+
+def test_stream_history_pages_are_version_ranges_newest_first(backend):
+    cart = CartFactory(items=[("apple", 1)] * 9)  # v1..v10
+    history = StreamHistory(backend, cart.uuid, 10)
+
+    assert len(history) == 10
+    assert [e.version for e in history[0:4]] == [10, 9, 8, 7]
+    assert [e.version for e in history[8:20]] == [2, 1]
+    assert history[0].version == 10 and history[-1].version == 1
+    assert history[5:5] == []
+    with pytest.raises(IndexError):
+        history[10]
+    assert history.page_of(10, 4) == 1 and history.page_of(7, 4) == 1 and history.page_of(6, 4) == 2
+    assert history.page_of(1, 4) == 3
+
+
+def test_stream_history_of_an_unknown_stream_is_empty(backend):
+    assert StreamHistory(backend, uuid.uuid4(), 0)[:] == []

@@ -84,6 +84,8 @@ class DynamoDBBackend(EventStoreBackend):
     """Event streams in DynamoDB; options: TABLE_PREFIX, TABLES ({kind: name} overrides)."""
 
     max_events_per_append = MAX_EVENTS_PER_APPEND
+    #: Positions per log partition: fixed for a table's life (tests use small ones on empty tables).
+    log_page_size = LOG_PAGE_SIZE
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -155,7 +157,9 @@ class DynamoDBBackend(EventStoreBackend):
                 )
                 for offset, event in enumerate(events, start=1)
             ]
-            request = append_request(self.tables, stored, payloads, expected_version, last_seen, closes_stream)
+            request = append_request(
+                self.tables, self.log_page_size, stored, payloads, expected_version, last_seen, closes_stream
+            )
             moved_to = self._send(request, stored, expected_version)
             if moved_to is None:
                 self._position_hint = stored[-1].position
@@ -295,7 +299,7 @@ class DynamoDBBackend(EventStoreBackend):
         """Yield (first position, stream, first version, count) of the commits holding start..end, in order."""
         begin = None
         # The commit holding `start` begins at or before it: in its page, or near a page's start, the one before.
-        for page in (start // LOG_PAGE_SIZE, start // LOG_PAGE_SIZE - 1):
+        for page in (start // self.log_page_size, start // self.log_page_size - 1):
             if page < 0:
                 break
             found = self._call(
@@ -315,7 +319,7 @@ class DynamoDBBackend(EventStoreBackend):
         if begin is None:
             raise EventStoreError(f"The log has no commit holding position {start}, below its head {end}.")
         expected = begin
-        for page in range(begin // LOG_PAGE_SIZE, end // LOG_PAGE_SIZE + 1):
+        for page in range(begin // self.log_page_size, end // self.log_page_size + 1):
             commits = self._query(
                 f"Reading the log from position {start}",
                 TableName=self.tables["log"],

@@ -38,6 +38,7 @@ def check_count(aggregate_uuid: UUID, expected_version: int, events: Sequence[Ne
 
 def append_request(
     tables: dict[str, str],
+    log_page_size: int,
     stored: list[StoredEvent],
     payloads: list[tuple[str, str]],
     expected_version: int,
@@ -54,7 +55,7 @@ def append_request(
     transact += [put(tables["event_uuids"], items.guard_item(e), "attribute_not_exists(EventUuid)") for e in stored]
     transact.append(head_write(tables["streams"], first, last, expected_version, closes_stream))
     commit = {
-        "Page": N(first.position // LOG_PAGE_SIZE),
+        "Page": N(first.position // log_page_size),
         "Position": N(first.position),
         "AggregateUuid": S(first.aggregate_uuid),
         "FromVersion": N(first.version),

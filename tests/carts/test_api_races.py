@@ -1,0 +1,168 @@
+"""Writers racing on one cart through the API, in real threads on a database they all commit to."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from rest_framework.test import APIClient
+
+from carts import writes
+from carts.models import CartSummary
+from carts.repository import carts
+from tests.factories import CartFactory
+
+THREADS = 6
+REQUESTS_PER_THREAD = 8
+
+
+def in_threads(count: int, work: Callable[[int], None]) -> None:
+    """Run work(i) in `count` threads started together; re-raise the first error."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            work(index)
+        except BaseException as exc:  # reported to the test below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a writer thread hung"
+    if errors:
+        raise errors[0]
+
+
+def client_for(user: User) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def racer(tx_backend) -> User:
+    return User.objects.create_user("racer")
+
+
+def test_racing_writes_on_one_cart_keep_its_history_contiguous(tx_backend, racer):
+    cart = CartFactory(items=[])
+    statuses: Counter[int] = Counter()
+    lock = threading.Lock()
+
+    def write(index: int) -> None:
+        client = client_for(racer)
+        for _ in range(REQUESTS_PER_THREAD):
+            response = client.post(
+                f"/api/carts/{cart.uuid}/items/", {"name": f"t{index}", "quantity": 1}, format="json"
+            )
+            assert response.status_code in {200, 409}, response.content
+            if response.status_code == 409:
+                assert response.json()["code"] == "concurrent_modification"
+            with lock:
+                statuses[response.status_code] += 1
+
+    in_threads(THREADS, write)
+
+    events = list(tx_backend.read_stream(cart.uuid))
+    assert [event.version for event in events] == list(range(1, len(events) + 1))
+    assert sum(statuses.values()) == THREADS * REQUESTS_PER_THREAD
+    assert len(events) == 1 + statuses[200]  # every 200 appended exactly one event, every 409 none
+    state = carts.load(cart.uuid)
+    assert sum(state.items.values()) == statuses[200]
+    summary = CartSummary.objects.get(uuid=cart.uuid)
+    assert (summary.version, summary.total_quantity) == (len(events), statuses[200])
+
+
+def test_racing_writes_with_if_match_let_exactly_one_win(tx_backend, racer):
+    cart = CartFactory(items=[])
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def write(index: int) -> None:
+        response = client_for(racer).post(
+            f"/api/carts/{cart.uuid}/items/", {"name": f"t{index}"}, format="json", headers={"If-Match": '"1"'}
+        )
+        with lock:
+            statuses.append(response.status_code)
+        if response.status_code == 412:
+            body = response.json()
+            assert (body["expected_version"], body["actual_version"]) == (1, 2)
+            assert body["unseen_events"] == [{"version": 2, "name": "ItemAdded"}]
+
+    in_threads(THREADS, write)
+
+    assert sorted(statuses) == [200] + [412] * (THREADS - 1)
+    assert tx_backend.get_version(cart.uuid) == 2
+
+
+def test_a_writer_that_keeps_losing_gets_409_with_unseen_events(tx_backend, racer, monkeypatch):
+    """A rival appends in a loop; with one attempt per request, some requests lose and write nothing."""
+    monkeypatch.setattr(writes, "WRITE_ATTEMPTS", 1)
+    cart = CartFactory(items=[])
+    done = threading.Event()
+    conflicts: list[dict] = []
+    ours = 0
+
+    def rival() -> None:
+        while not done.is_set():
+            carts.update(cart.uuid, lambda c: c.add_item("rival"), attempts=50)
+
+    def writer() -> None:
+        nonlocal ours
+        client = client_for(racer)
+        try:
+            for _ in range(300):
+                response = client.post(f"/api/carts/{cart.uuid}/items/", {"name": "mine"}, format="json")
+                if response.status_code == 409:
+                    conflicts.append(response.json())
+                    if len(conflicts) >= 3:
+                        return
+                else:
+                    assert response.status_code == 200, response.content
+                    ours += 1
+        finally:
+            done.set()
+
+    in_threads(2, lambda index: rival() if index == 0 else writer())
+
+    assert conflicts, "300 requests against a busy rival never lost a race"
+    for body in conflicts:
+        assert body["code"] == "concurrent_modification"
+        assert body["actual_version"] > body["expected_version"]
+        assert body["unseen_events"][0]["version"] == body["expected_version"] + 1
+        assert {event["name"] for event in body["unseen_events"]} == {"ItemAdded"}
+    assert carts.load(cart.uuid).items.get("mine", 0) == ours
+    events = list(tx_backend.read_stream(cart.uuid))
+    assert [event.version for event in events] == list(range(1, len(events) + 1))
+
+
+def test_racing_retries_with_one_idempotency_key_append_once(tx_backend, racer):
+    cart = CartFactory(items=[])
+    responses: list[tuple[int, dict]] = []
+    lock = threading.Lock()
+    key = str(uuid.uuid4())
+
+    def write(index: int) -> None:
+        response = client_for(racer).post(
+            f"/api/carts/{cart.uuid}/items/", {"name": "apple"}, format="json", headers={"Idempotency-Key": key}
+        )
+        with lock:
+            responses.append((response.status_code, response.json()))
+
+    in_threads(THREADS, write)
+
+    assert {status for status, _ in responses} == {200}
+    assert all(body == responses[0][1] for _, body in responses)
+    assert tx_backend.get_version(cart.uuid) == 2

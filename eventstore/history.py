@@ -29,7 +29,8 @@ def flatten(state: Mapping[str, Any], prefix: Path = ()) -> FlatState:
     flat: FlatState = {}
     for key, value in state.items():
         path = (*prefix, str(key))
-        if isinstance(value, Mapping) and value:
+        # dict, not Mapping: states are JSON-ready, and an ABC check per leaf doubles a replay's cost.
+        if isinstance(value, dict) and value:
             flat.update(flatten(value, path))
         else:
             flat[path] = value

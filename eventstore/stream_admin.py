@@ -39,7 +39,7 @@ class StreamAdmin(admin.ModelAdmin):
     history_per_page = 50
     snapshots_shown = 10
     #: Blame replays at most this many events (plus a snapshot interval) unless asked for all.
-    blame_window = 500
+    blame_window = 200
     stream_list_template = "admin/eventstore/stream/stream_list.html"
     stream_template = "admin/eventstore/stream/stream.html"
 

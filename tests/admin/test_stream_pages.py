@@ -260,7 +260,7 @@ def test_a_long_stream_renders_from_a_snapshot_and_one_page_of_history(viewer_cl
     state = response.context["state"]
     assert state.version == 1201
     # Replay starts at the newest snapshot at least blame_window events back, not at version 1.
-    assert state.replayed_from == 701 and state.replayed == 500 == stream_admin.blame_window
+    assert state.replayed_from == 1001 and state.replayed == 200 == stream_admin.blame_window
     assert not state.blame_complete and "Blame from the start" in response.content.decode()
     page = response.context["history_page"]
     assert [e.version for e in page.object_list] == list(range(1201, 1151, -1))

@@ -11,6 +11,7 @@ from carts.repository import carts
 from eventstore.context import event_context
 from eventstore.stream_admin import stream_url
 from tests.browser.conftest import browser_page
+from tests.factories import CartFactory
 
 pytestmark = pytest.mark.browser
 
@@ -45,14 +46,23 @@ def _log_in(page, next_url: str = "/admin/") -> None:
     page.click("input[type=submit]")
 
 
+@pytest.fixture
+def other_carts(tx_backend):
+    """A few other carts, one of them checked out and closed, so the stream list has company."""
+    others = [CartFactory(items=[("tea", 1), ("milk", 2)]), CartFactory(items=[("book", 1)], closed=True)]
+    others.append(CartFactory(items=[("bread", 1)]))
+    return others
+
+
 def test_support_finds_a_cart_travels_to_an_older_version_and_reads_the_diff(
-    chromium, artifacts, live_server, superuser, cart
+    chromium, artifacts, live_server, superuser, other_carts, cart
 ):
     with browser_page(chromium, live_server.url) as browser:
         page = browser.page
         _log_in(page)
         page.get_by_role("link", name="Streams", exact=True).first.click()
         page.wait_for_url("**/admin/eventstore/stream/")
+        assert page.locator("#result_list tbody tr").count() == 4
         assert page.locator("#result_list").get_by_text(str(cart.uuid)).is_visible()
         page.screenshot(path=artifacts / "admin-stream-list.png", full_page=True)
 

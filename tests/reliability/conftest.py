@@ -13,6 +13,28 @@ from eventstore import store
 
 from .live import LiveServer, database_url, production_env
 
+#: Figures the tests measured, printed at the end of the run: (test, {figure: value}).
+FIGURES: list[tuple[str, dict[str, object]]] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not FIGURES:
+        return
+    terminalreporter.section("reliability figures")
+    for test, figures in FIGURES:
+        terminalreporter.write_line(f"{test}: " + ", ".join(f"{name} {value}" for name, value in figures.items()))
+
+
+@pytest.fixture
+def report_figures(request: pytest.FixtureRequest):
+    """Return a function that records figures for the end-of-run summary (and prints them with -s)."""
+
+    def report(figures: dict[str, object]) -> None:
+        FIGURES.append((request.node.name, figures))
+        print(f"\n{request.node.name}: {figures}")
+
+    return report
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
@@ -53,3 +75,5 @@ def gunicorn_server(committed_backend: None, tmp_path: Path) -> Iterator[LiveSer
     finally:
         server.stop()
         connections.close_all()
+        # Shown by pytest only when the test failed: what the server said.
+        print(f"--- gunicorn log ({server.log_path}) ---\n{server.log_tail(200)}")

@@ -7,6 +7,7 @@ reads in between. Workers speak only HTTP: they import neither Django nor the pr
 
 from __future__ import annotations
 
+import http.client
 import multiprocessing
 import queue
 import random
@@ -80,7 +81,8 @@ def run_worker(plan: WorkerPlan, reports: multiprocessing.Queue, acked: Any = No
                     body={"name": name, "quantity": quantity},
                     headers=headers,
                 )
-            except OSError:
+            except (OSError, http.client.HTTPException):
+                # Refused, reset or cut short: the write may or may not have landed; resend it.
                 report.counts["no_response"] += 1
                 time.sleep(0.1)
                 continue
@@ -124,7 +126,7 @@ def read(plan: WorkerPlan, report: WorkerReport, cart: str, auth: dict[str, str]
         report.counts["reads"] += 1
         try:
             response = request(plan.base_url, "GET", path, headers=auth)
-        except OSError:
+        except (OSError, http.client.HTTPException):
             report.counts["no_response"] += 1
             continue
         report.counts[f"status_{response.status}"] += 1

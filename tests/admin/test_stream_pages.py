@@ -251,8 +251,10 @@ def test_an_event_that_cannot_be_read_is_named_and_the_history_still_shows(viewe
 
 def test_a_long_stream_renders_from_a_snapshot_and_one_page_of_history(viewer_client, stream_admin, backend):
     cart = CartFactory(items=[])
+    chunk = min(100, backend.max_events_per_append or 100)
     for _ in range(12):  # 1,200 more events, a snapshot after each hundred
-        append_stream(100, aggregate_uuid=cart.uuid)
+        for size in [chunk] * (100 // chunk) + ([100 % chunk] if 100 % chunk else []):
+            append_stream(size, aggregate_uuid=cart.uuid)
         carts.take_snapshot(cart.uuid)
 
     response = _page(viewer_client, cart.uuid)

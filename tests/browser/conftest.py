@@ -58,7 +58,7 @@ class Browser:
 @contextmanager
 def browser_page(chromium: Path, base_url: str, *, dark: bool = False) -> Iterator[Browser]:
     """Open a page in a fresh headless Chromium; dismiss and record any dialog (an alert would be XSS)."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
@@ -67,7 +67,9 @@ def browser_page(chromium: Path, base_url: str, *, dark: bool = False) -> Iterat
                 base_url=base_url, viewport={"width": 1360, "height": 900}, color_scheme="dark" if dark else "light"
             )
             page = context.new_page()
-            page.set_default_timeout(15_000)
+            # Generous: the machine running the suite may be busy with other suites.
+            page.set_default_timeout(30_000)
+            expect.set_options(timeout=30_000)
             seen = Browser(page)
             page.on("dialog", lambda dialog: (seen.dialogs.append(dialog.message), dialog.dismiss()))
             page.on("pageerror", lambda error: seen.errors.append(str(error)))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from carts.domain import ShoppingCart
 from carts.repository import carts
@@ -62,42 +64,45 @@ def test_support_finds_a_cart_travels_to_an_older_version_and_reads_the_diff(
         _log_in(page)
         page.get_by_role("link", name="Streams", exact=True).first.click()
         page.wait_for_url("**/admin/eventstore/stream/")
-        assert page.locator("#result_list tbody tr").count() == 4
-        assert page.locator("#result_list").get_by_text(str(cart.uuid)).is_visible()
+        expect(page.locator("#result_list tbody tr")).to_have_count(4)
+        expect(page.locator("#result_list").get_by_text(str(cart.uuid))).to_be_visible()
         page.screenshot(path=artifacts / "admin-stream-list.png", full_page=True)
 
         page.locator("#result_list").get_by_role("link", name=str(cart.uuid)).click()
         page.wait_for_url(f"**{stream_url(cart.uuid)}")
         state = page.locator("#state")
-        assert state.locator("h2").inner_text() == "State at version 7"
-        assert state.locator("tr", has_text="items \u203a apple").locator(".es-value").inner_text() == "5"
-        assert state.locator("tr", has_text="alert(1)").locator(".es-path").inner_text() == f"items \u203a {XSS_NAME}"
-        assert page.locator("#history tbody tr").count() == 7
+        expect(state.locator("h2")).to_have_text("State at version 7")
+        expect(state.locator("tr", has_text="items \u203a apple").locator(".es-value")).to_have_text("5")
+        expect(state.locator("tr", has_text="alert(1)").locator(".es-path")).to_have_text(f"items \u203a {XSS_NAME}")
+        expect(page.locator("#history tbody tr")).to_have_count(7)
         page.screenshot(path=artifacts / "admin-stream-page.png", full_page=True)
 
         page.fill("#version-input", "3")
         page.get_by_role("button", name="Show").click()
         page.wait_for_url(re.compile(r"\?version=3$"))
-        assert page.locator("#state h2").inner_text() == "State at version 3"
-        assert "You are looking at the past: version 3 of 7." in page.locator(".es-past").inner_text()
-        assert page.locator("#state tr", has_text="pear").locator(".es-blame a").inner_text() == "v3 ItemAdded"
+        expect(page.locator("#state h2")).to_have_text("State at version 3")
+        expect(page.locator(".es-past")).to_have_text("You are looking at the past: version 3 of 7.")
+        expect(page.locator("#state tr", has_text="pear").locator(".es-blame a")).to_have_text("v3 ItemAdded")
         added = page.locator("#changes .es-diff tr.es-added")
-        assert added.count() == 1 and added.locator(".es-path").inner_text() == "items \u203a pear"
-        assert page.locator("#history tr.es-selected th").inner_text() == "v3"
+        expect(added).to_have_count(1)
+        expect(added.locator(".es-path")).to_have_text("items \u203a pear")
+        expect(page.locator("#history tr.es-selected th")).to_have_text("v3")
         page.screenshot(path=artifacts / "admin-time-travel.png", full_page=True)
 
         # Step forward to the top-up and read the change of quantity.
         page.get_by_role("link", name="v4 \u203a").click()
+        page.wait_for_url(re.compile(r"\?version=4$"))
         page.get_by_role("link", name="v5 \u203a").click()
         page.wait_for_url(re.compile(r"\?version=5$"))
         changed = page.locator("#changes .es-diff tr.es-changed")
-        assert changed.locator(".es-path").inner_text() == "items \u203a apple"
-        assert changed.locator("del").inner_text() == "2" and changed.locator("ins").inner_text() == "5"
+        expect(changed.locator(".es-path")).to_have_text("items \u203a apple")
+        expect(changed.locator("del")).to_have_text("2")
+        expect(changed.locator("ins")).to_have_text("5")
 
         # Blame leads back to the event that last changed a part.
         page.locator("#state tr", has_text="status").locator(".es-blame a").click()
         page.wait_for_url(re.compile(r"\?version=1$"))
-        assert page.locator("#changes .es-event-name").first.inner_text() == "CartOpened"
+        expect(page.locator("#changes .es-event-name")).to_have_text("CartOpened")
         assert browser.dialogs == [] and browser.errors == []
 
 
@@ -134,6 +139,10 @@ def test_a_closed_cart_shows_its_tombstone_and_last_state_in_light_and_dark(
         assert status == "closed" and snapshot_buttons == 0
 
 
+@pytest.mark.skipif(
+    os.environ.get("EVENTSTORE_BACKEND", "django") != "django",
+    reason="the event list reads the Django backend's tables",
+)
 def test_the_event_page_shows_escaped_data_and_leads_to_the_state_at_its_version(
     chromium, artifacts, live_server, superuser, cart, tx_backend
 ):

@@ -92,6 +92,8 @@ class EventRecordAdmin(ImmutableAdmin):
     # Counting a million events for "N total" would cost more than drawing the page.
     show_full_result_count = False
     list_per_page = 50
+    # Newest first: what happened last is what support staff ask about.
+    ordering = ("-id",)
     fieldsets = (
         ("Event", {"fields": ("id", "name", "schema_version", "event_uuid", "recorded_at")}),
         ("Stream", {"fields": ("stream", "aggregate_type", "version", "state_at_version")}),

@@ -106,11 +106,11 @@ def test_a_snapshot_page_shows_its_state_escaped_and_links_to_the_stream_at_its_
 # The event list
 
 
-def test_the_event_list_shows_position_stream_type_version_and_name(viewer_client, cart):
+def test_the_event_list_shows_position_stream_type_version_and_name_newest_first(viewer_client, cart):
     response = viewer_client.get(EVENTS_URL)
 
     content = response.content.decode()
-    assert _positions(response) == list(EventRecord.objects.order_by("id").values_list("id", flat=True))
+    assert _positions(response) == list(EventRecord.objects.order_by("-id").values_list("id", flat=True))
     assert f'href="{stream_url(cart.uuid)}"' in content
     assert "CartOpened" in content and "ItemAdded" in content
     assert XSS_NAME not in content
@@ -127,7 +127,7 @@ def test_events_filter_by_aggregate_type_and_event_name(viewer_client, cart):
     by_type = viewer_client.get(EVENTS_URL, {"aggregate_type": "Invoice"})
     by_name = viewer_client.get(EVENTS_URL, {"name": "CartOpened"})
 
-    assert _positions(by_type) == [e.position for e in invoice]
+    assert _positions(by_type) == [e.position for e in reversed(invoice)]
     assert _positions(by_name) == [EventRecord.objects.get(aggregate_uuid=cart.uuid, version=1).id]
 
 
@@ -142,7 +142,7 @@ def test_events_are_found_by_stream_uuid_event_uuid_correlation_id_and_actor(vie
         return _positions(viewer_client.get(EVENTS_URL, {"q": term}))
 
     assert search(str(cart.uuid)) == list(
-        EventRecord.objects.filter(aggregate_uuid=cart.uuid).order_by("id").values_list("id", flat=True)
+        EventRecord.objects.filter(aggregate_uuid=cart.uuid).order_by("-id").values_list("id", flat=True)
     )
     assert search(str(event_uuid)) == [EventRecord.objects.get(event_uuid=event_uuid).id]
     assert search("req-42") == [tagged.id]

@@ -336,3 +336,16 @@ def test_an_item_named_like_a_script_renders_as_text_on_the_stream_page(viewer_c
         content = _page(viewer_client, cart.uuid, version=version).content.decode()
         assert XSS_NAME not in content
         assert XSS_ESCAPED in content
+
+
+def test_a_snapshot_of_a_type_without_a_repository_or_of_no_stream_is_refused_with_a_message(operator_client, backend):
+    invoice = append_stream(2, aggregate_type="Invoice")[0].aggregate_uuid
+    missing = uuid.uuid4()
+
+    refused = operator_client.post(reverse("admin:eventstore_stream_snapshot", args=[invoice]), follow=True)
+    unknown = operator_client.post(reverse("admin:eventstore_stream_snapshot", args=[missing]), follow=True)
+
+    assert backend.list_snapshots(invoice) == []
+    assert TEXTS["no_repository"].format(type="Invoice") in refused.content.decode().replace("&#x27;", "'")
+    assert unknown.redirect_chain == [(STREAMS_URL, 302)]
+    assert TEXTS["no_stream"].format(uuid=missing) in unknown.content.decode()

@@ -179,7 +179,7 @@ class DynamoDBBackend(EventStoreBackend):
             return None
         except ClientError as exc:
             if _is_cancellation(exc):
-                return self._explain_cancellation(exc, stored, expected_version, resending=False)
+                return self._explain_cancellation(exc, stored, expected_version)
             if not _answer_lost(exc):
                 raise self._error(exc, _appending(stored)) from exc
             lost: Exception = exc
@@ -200,7 +200,7 @@ class DynamoDBBackend(EventStoreBackend):
                 return None
             except ClientError as exc:
                 if _is_cancellation(exc):
-                    return self._explain_cancellation(exc, stored, expected_version, resending=True)
+                    return self._explain_cancellation(exc, stored, expected_version)
                 if not _answer_lost(exc):
                     raise self._error(exc, _appending(stored)) from exc
                 lost = exc
@@ -218,9 +218,7 @@ class DynamoDBBackend(EventStoreBackend):
         )
         return "Item" in answer and items.guard_matches(answer["Item"], event)
 
-    def _explain_cancellation(
-        self, exc: ClientError, stored: list[StoredEvent], expected_version: int, *, resending: bool
-    ) -> int | None:
+    def _explain_cancellation(self, exc: ClientError, stored: list[StoredEvent], expected_version: int) -> int | None:
         """Raise the error a cancelled append means, or return the log head's position to retry from."""
         reasons = exc.response.get("CancellationReasons") or []
         count = len(stored)
@@ -234,8 +232,10 @@ class DynamoDBBackend(EventStoreBackend):
 
         duplicates = [(event, old(count + i)) for i, event in enumerate(stored) if failed(count + i)]
         if duplicates:
-            if resending and all(items.guard_matches(item, event) for event, item in duplicates):
-                return None  # The lost answer's append had landed: these guards are its own.
+            if len(duplicates) == count and all(items.guard_matches(item, event) for event, item in duplicates):
+                # Every guard records this very append (its positions were this attempt's alone): it had
+                # landed and its answer was lost, and this is a resend (ours or botocore's retry).
+                return None
             raise DuplicateEventError(aggregate_uuid, [event.event_uuid for event, _ in duplicates])
         if failed(2 * count) or any(failed(i) for i in range(count)):
             head = old(2 * count)

@@ -124,7 +124,8 @@ def test_an_operator_takes_a_snapshot_and_sees_it_listed(chromium, live_server, 
 def test_a_closed_cart_shows_its_tombstone_and_last_state_in_light_and_dark(
     chromium, artifacts, live_server, superuser, cart
 ):
-    carts.update(cart.uuid, lambda c: c.close())
+    with event_context(actor="bob@example.com", correlation_id="support-ticket-118"):
+        carts.update(cart.uuid, lambda c: c.close())
     for dark in (False, True):
         with browser_page(chromium, live_server.url, dark=dark) as browser:
             page = browser.page

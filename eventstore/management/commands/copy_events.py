@@ -43,6 +43,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-snapshots", action="store_true", help="do not copy snapshots")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self.verbosity = options["verbosity"]
         if options["source"] == options["target"]:
             raise CommandError(self.SAME_BACKEND.format(name=options["source"]))
         if options["batch_size"] < 1:

@@ -202,7 +202,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     assert isinstance(exc, APIException)
     if isinstance(exc, ValidationError):
-        response.data = {"code": "invalid", "detail": "The request is not valid.", "errors": _field_errors(exc)}
+        response.data = {
+            "code": "invalid",
+            "detail": "The request is not valid.",
+            "errors": _by_field(exc.detail),
+            "error_codes": _by_field(exc.get_codes()),
+        }
         return response
     codes = exc.get_codes()
     extra = dict(getattr(exc, "extra", {}))
@@ -220,8 +225,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
-def _field_errors(exc: ValidationError) -> Any:
-    detail = exc.detail
+def _by_field(detail: Any) -> Any:
     if isinstance(detail, list):
         return {"non_field_errors": detail}
     return detail

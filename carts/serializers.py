@@ -7,9 +7,12 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 from .domain import MAX_NAME_LENGTH, MAX_QUANTITY, ShoppingCart
 from .models import CartSummary
+
+UNKNOWN_FIELD = ErrorDetail("Unknown field.", code="unknown_field")
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -31,16 +34,23 @@ class StrictCharField(serializers.CharField):
 
 
 class StrictSerializer(serializers.Serializer):
-    """Refuse fields the endpoint does not know, instead of silently ignoring them."""
+    """Refuse fields the endpoint does not know, instead of silently ignoring them.
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(self.initial_data, Mapping):
-            unknown = sorted(set(self.initial_data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name[:100]: ["Unknown field."] for name in unknown[:20]}, code="unknown_field"
-                )
-        return attrs
+    Unknown fields are reported together with the other fields' errors, so one round trip tells all.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
+        errors: dict[str, Any] = {str(name)[:100]: [UNKNOWN_FIELD] for name in unknown[:20]}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict):
+                raise
+            errors = {**exc.detail, **errors}
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
 
 
 class OpenCartSerializer(StrictSerializer):
@@ -104,7 +114,12 @@ class ErrorSerializer(serializers.Serializer):
 
 
 class ValidationErrorSerializer(ErrorSerializer):
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), help_text="Messages by field."
+    )
+    error_codes = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), help_text="Machine-readable codes by field."
+    )
 
 
 class UnseenEventSerializer(serializers.Serializer):

@@ -567,6 +567,19 @@ def test_other_media_types_are_415_and_unknown_methods_405(api):
     assert (put.status_code, put.json()["code"]) == (405, "method_not_allowed")
 
 
+def test_unknown_fields_are_reported_with_the_other_errors(api, backend):
+    cart_uuid = open_cart(api)["uuid"]
+
+    response = api.post(
+        f"/api/carts/{cart_uuid}/items/", {"name": "plums", "quantity": "3", "colour": "red"}, format="json"
+    )
+
+    body = response.json()
+    assert response.status_code == 400
+    assert body["errors"] == {"quantity": ["A valid integer is required."], "colour": ["Unknown field."]}
+    assert body["error_codes"] == {"quantity": ["invalid"], "colour": ["unknown_field"]}
+
+
 def test_invalid_uuid_in_the_open_body_is_400(api, backend):
     response = api.post("/api/carts/", {"uuid": "not-a-uuid"}, format="json")
 

@@ -109,7 +109,7 @@ def head_write(
     updated_at = items.timestamp(last.recorded_at)
     recent_key = items.recent_key(last.recorded_at, last.aggregate_uuid)
     if expected_version == 0:
-        head = {
+        head: Item = {
             "AggregateUuid": S(first.aggregate_uuid),
             "AggregateType": S(first.aggregate_type),
             "StreamVersion": N(last.version),

@@ -59,17 +59,26 @@ def events_since_snapshot(backend: EventStoreBackend, stream: StreamInfo) -> int
 
 
 def snapshot_stream(
-    backend: EventStoreBackend, stream: StreamInfo, classes: dict[str, type[Aggregate]], *, min_events: int = 1
+    backend: EventStoreBackend,
+    stream: StreamInfo,
+    classes: dict[str, type[Aggregate]],
+    *,
+    min_events: int = 1,
+    dry_run: bool = False,
 ) -> SnapshotOutcome:
-    """Snapshot one stream's current state, unless closed, unknown or fewer than `min_events` behind."""
+    """Snapshot one stream's current state, unless closed, unknown, up to date or fewer than `min_events` behind."""
     cls = classes.get(stream.aggregate_type)
     if cls is None:
-        return SnapshotOutcome(stream.aggregate_uuid, None, f"no aggregate class for type {stream.aggregate_type}")
+        return SnapshotOutcome(stream.aggregate_uuid, None, "of an unknown type")
     if stream.closed:
         return SnapshotOutcome(stream.aggregate_uuid, None, "closed")
     behind = events_since_snapshot(backend, stream)
+    if behind == 0:
+        return SnapshotOutcome(stream.aggregate_uuid, None, "up to date")
     if behind < min_events:
-        return SnapshotOutcome(stream.aggregate_uuid, None, f"{behind} event(s) since the last snapshot")
+        return SnapshotOutcome(stream.aggregate_uuid, None, "below --min-events")
+    if dry_run:
+        return SnapshotOutcome(stream.aggregate_uuid, stream.version)
     # Saving a snapshot never writes events, so this is safe while others append: the snapshot is
     # the state at the version it names, whatever has been appended since.
     version = Repository(cls, backend=backend).take_snapshot(stream.aggregate_uuid)

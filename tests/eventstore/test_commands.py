@@ -164,6 +164,8 @@ def test_snapshot_one_aggregate(backend):
     assert [s.version for s in backend.list_snapshots(cart.uuid)] == [3]
     assert backend.list_snapshots(cart.uuid)[0].state == carts.load(cart.uuid).get_state()
     assert "Snapshotted 1 of 1 stream(s)." in output
+    again = run("take_snapshots", "--aggregate", str(cart.uuid))
+    assert "Snapshotted 0 of 1 stream(s); skipped 1 up to date." in again
 
 
 def test_snapshot_streams_past_a_threshold_only(backend):

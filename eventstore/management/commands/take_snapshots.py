@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 
 from eventstore import store
 from eventstore.backends.base import StreamInfo
-from eventstore.maintenance import aggregate_classes, events_since_snapshot, iter_streams, snapshot_stream
+from eventstore.maintenance import aggregate_classes, iter_streams, snapshot_stream
 
 from ._base import EventStoreCommand, positive_int
 
@@ -48,26 +48,14 @@ class Command(EventStoreCommand):
         streams, total = self.chosen_streams(options, classes)
         taken, skipped = 0, Counter[str]()
         for done, stream in enumerate(streams, start=1):
-            if options["dry_run"]:
-                behind = events_since_snapshot(backend, stream)
-                if stream.closed:
-                    skipped["closed"] += 1
-                elif stream.aggregate_type not in classes:
-                    skipped["unknown type"] += 1
-                elif behind < min_events:
-                    skipped["below --min-events"] += 1
-                else:
-                    taken += 1
-                    self.say(f"  would snapshot {stream.aggregate_uuid} at version {stream.version}", 2)
+            outcome = snapshot_stream(backend, stream, classes, min_events=min_events, dry_run=options["dry_run"])
+            if outcome.version is None:
+                skipped[outcome.skipped] += 1
+                self.say(f"  skipped {stream.aggregate_uuid}: {outcome.skipped}", 2)
             else:
-                outcome = snapshot_stream(backend, stream, classes, min_events=min_events)
-                if outcome.version is None:
-                    reason = outcome.skipped
-                    skipped["below --min-events" if "since the last snapshot" in reason else reason] += 1
-                    self.say(f"  skipped {stream.aggregate_uuid}: {reason}", 2)
-                else:
-                    taken += 1
-                    self.say(f"  {stream.aggregate_uuid} at version {outcome.version}", 2)
+                taken += 1
+                verb = "would snapshot" if options["dry_run"] else "snapshotted"
+                self.say(f"  {verb} {stream.aggregate_uuid} at version {outcome.version}", 2)
             self.progress(f"  [{done}/{total}] streams, {taken} snapshot(s)", final=done == total)
         detail = "; skipped " + ", ".join(f"{count} {why}" for why, count in sorted(skipped.items())) if skipped else ""
         template = self.DRY_RUN_SUMMARY if options["dry_run"] else self.SUMMARY

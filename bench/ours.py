@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from carts.domain import ShoppingCart
 from carts.repository import carts
-from eventstore import store
+from eventstore import projections, store
 from eventstore.repository import Repository
 from eventstore.snapshots import snapshot_of
 
@@ -68,3 +69,24 @@ def stream_versions(cart_uuid: uuid.UUID) -> tuple[list[int], int]:
     """Return the stream's versions as read and its head's version (for the contiguity check)."""
     backend = store.get_backend()
     return [event.version for event in backend.read_stream(cart_uuid)], backend.get_version(cart_uuid)
+
+
+@contextmanager
+def inline_projections_off() -> Iterator[None]:
+    """Unregister the inline projections (the cart read model) for the block, then restore them.
+
+    The raw driver and the peer keep no read model, so the store is compared without one; the
+    cost of keeping it inline is measured on its own (W1 with the cart read model).
+    """
+    inline = projections.registry.inline()
+    for projection in inline:
+        projections.registry.unregister(projection.name)
+    try:
+        yield
+    finally:
+        for projection in inline:
+            projections.registry.register(projection, inline=True)
+
+
+def cart_read_model() -> projections.Projection:
+    return projections.registry.get("cart_summary")

@@ -43,7 +43,7 @@ class SnapshottingCarts(Application[uuid.UUID]):
     snapshotting_intervals = {PeerCart: 100}
 
 
-def peer_env(vendor: str, *, fresh: bool) -> dict[str, str]:
+def peer_env(vendor: str, *, fresh: bool, pool_size: int = 4) -> dict[str, str]:
     """Return the library's environment for its own database of this kind (recreated if `fresh`)."""
     if vendor == "sqlite":
         path = environment.VAR / "peer.sqlite3"
@@ -60,16 +60,19 @@ def peer_env(vendor: str, *, fresh: bool) -> dict[str, str]:
         "POSTGRES_PORT": environment.PG_PORT,
         "POSTGRES_USER": environment.PG_USER,
         "POSTGRES_PASSWORD": os.environ.get("BENCH_PG_PASSWORD", ""),
-        "POSTGRES_POOL_SIZE": "8",
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": "0",
     }
 
 
 class Peer:
     """Both applications on one database of the given kind."""
 
-    def __init__(self, vendor: str, *, fresh: bool = False) -> None:
+    def __init__(self, vendor: str, *, fresh: bool = False, create_tables: bool = True, pool_size: int = 4) -> None:
         self.vendor = vendor
-        self.env = peer_env(vendor, fresh=fresh)
+        # Workers started together must not all create the tables at once (PostgreSQL's catalog races).
+        env = peer_env(vendor, fresh=fresh, pool_size=pool_size)
+        self.env = {**env, "CREATE_TABLE": "y" if create_tables else "n"}
         self.plain = PlainCarts(env=self.env)
         self.snapshotting = SnapshottingCarts(env={**self.env, "IS_SNAPSHOTTING_ENABLED": "y"})
 

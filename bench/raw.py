@@ -63,7 +63,11 @@ class RawStore:
         raise NotImplementedError
 
     def append(self, aggregate_uuid: uuid.UUID, expected_version: int, payloads: list[dict[str, Any]]) -> None:
-        """Append events named ItemAdded as one transaction, moving the stream head first."""
+        """Append cart events as one transaction, moving the stream head first.
+
+        Version 1 is a CartOpened, the rest ItemAdded: the rows are real cart streams, which
+        the cart read model's rebuild (W6) reads along with the project's own.
+        """
         now = self.time_param(datetime.now(UTC))
         agg = self.uuid_param(aggregate_uuid)
         new_version = expected_version + len(payloads)
@@ -75,19 +79,20 @@ class RawStore:
             cur.execute(self.update_head, (new_version, now, False, agg, expected_version))
             if cur.rowcount != 1:
                 raise RuntimeError(f"stream {aggregate_uuid} is not at version {expected_version}")
+        opened = {"shopping_cart_uuid": str(aggregate_uuid)}
         rows = [
             (
                 self.uuid_param(uuid.uuid4()),
                 agg,
                 "ShoppingCart",
-                expected_version + offset,
-                "ItemAdded",
-                2,
-                self.json_param(payload),
+                version,
+                "CartOpened" if version == 1 else "ItemAdded",
+                1 if version == 1 else 2,
+                self.json_param(opened if version == 1 else payload),
                 self.json_param({}),
                 now,
             )
-            for offset, payload in enumerate(payloads, start=1)
+            for version, payload in enumerate(payloads, start=expected_version + 1)
         ]
         if len(rows) == 1:
             cur.execute(self.insert_event, rows[0])

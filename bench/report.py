@@ -64,8 +64,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     header = ["workload", "db", "figure", "baseline", "ratio", "target", "eventsourcing", "met"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        met = "yes" if row["met"] else "NO"
-        if not row["met"]:
+        met = "-" if row["met"] is None else "yes" if row["met"] else "NO"
+        if row["met"] is False:
             why = []
             if not row["target_met"]:
                 why.append("target")

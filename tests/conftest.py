@@ -24,26 +24,26 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"database: {engine}; event store backend: {settings.EVENTSTORE['BACKEND']}"]
 
 
-@pytest.fixture
-def backend(db: None) -> Iterator[EventStoreBackend]:
-    """Return the configured backend, empty."""
+def empty_backend() -> EventStoreBackend:
+    """Return the configured backend, emptied when it keeps events outside the test database."""
     store.reset_backend()
     backend = store.get_backend()
     reset = getattr(backend, "reset_for_tests", None)
     if reset is not None:
         reset()
-    yield backend
+    return backend
+
+
+@pytest.fixture
+def backend(db: None) -> Iterator[EventStoreBackend]:
+    """Return the configured backend, empty."""
+    yield empty_backend()
 
 
 @pytest.fixture
 def tx_backend(transactional_db: None) -> Iterator[EventStoreBackend]:
     """Return the configured backend, empty, for tests whose threads must see each other's commits."""
-    store.reset_backend()
-    backend = store.get_backend()
-    reset = getattr(backend, "reset_for_tests", None)
-    if reset is not None:
-        reset()
-    yield backend
+    yield empty_backend()
 
 
 def database_vendor() -> str:

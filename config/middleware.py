@@ -1,4 +1,4 @@
-"""Project-wide guards: refuse oversized bodies up front, and answer 503 when storage is unreachable."""
+"""Project-wide guards: refuse oversized bodies and NUL bytes up front, answer 503 when storage is unreachable."""
 
 from __future__ import annotations
 
@@ -46,6 +46,25 @@ class RequestSizeLimitMiddleware:
                     "detail": f"The request body has {length} bytes; the limit is {limit}.",
                 },
                 status=413,
+            )
+        return self.get_response(request)
+
+
+class NulByteMiddleware:
+    """Refuse a query string carrying a NUL byte with 400.
+
+    PostgreSQL text cannot hold NUL, so such a value reaching a query (an admin search, a filter)
+    would end in a 500; no legitimate parameter carries one.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        query = request.META.get("QUERY_STRING", "")
+        if "%00" in query or "\x00" in query:
+            return JsonResponse(
+                {"code": "nul_in_query", "detail": "The query string contains a NUL byte (%00)."}, status=400
             )
         return self.get_response(request)
 

@@ -114,11 +114,17 @@ class ErrorSerializer(serializers.Serializer):
 
 
 class ValidationErrorSerializer(ErrorSerializer):
+    """A 400: invalid input (code `invalid`, with messages and codes by field) or a bad header or parameter."""
+
     errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), help_text="Messages by field."
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Messages by field (code `invalid` only).",
     )
     error_codes = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), help_text="Machine-readable codes by field."
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Machine-readable codes by field (code `invalid` only).",
     )
 
 
@@ -136,3 +142,22 @@ class VersionMismatchSerializer(ErrorSerializer):
 
 class GoneSerializer(ErrorSerializer):
     version = serializers.IntegerField(help_text="The version that closed the cart.")
+
+
+class PageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+
+
+class EventPageSerializer(PageSerializer):
+    results = EventSerializer(many=True)
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField()
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()

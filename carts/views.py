@@ -13,6 +13,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status as http_status
 from rest_framework import viewsets
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication, TokenAuthentication
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
@@ -36,9 +37,12 @@ from .serializers import (
     CartSerializer,
     CartSummarySerializer,
     ErrorSerializer,
+    EventPageSerializer,
     EventSerializer,
     GoneSerializer,
     OpenCartSerializer,
+    TokenRequestSerializer,
+    TokenSerializer,
     ValidationErrorSerializer,
     VersionMismatchSerializer,
 )
@@ -62,7 +66,11 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     description="Retrying with the same key returns the first response and appends nothing more.",
 )
 ETAG = OpenApiParameter(
-    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=True, description='The cart\'s version, e.g. "3".'
+    "ETag",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=[200, 201],
+    description='The cart\'s version, e.g. "3".',
 )
 REQUEST_ID = OpenApiParameter(
     "X-Request-ID",
@@ -71,9 +79,10 @@ REQUEST_ID = OpenApiParameter(
     description="Correlation id stored in the metadata of the events this request appends; echoed back.",
 )
 ERRORS: dict[int, OpenApiResponse] = {
-    400: OpenApiResponse(ValidationErrorSerializer, description="Invalid input: messages by field."),
+    400: OpenApiResponse(ValidationErrorSerializer, description="Invalid input, header or parameter."),
     401: OpenApiResponse(ErrorSerializer, description="Not authenticated."),
-    404: OpenApiResponse(ErrorSerializer, description="No such cart (or version)."),
+    403: OpenApiResponse(ErrorSerializer, description="Not allowed (e.g. a session request without CSRF token)."),
+    404: OpenApiResponse(ErrorSerializer, description="No such cart (or version, or page)."),
 }
 WRITE_ERRORS: dict[int, OpenApiResponse] = {
     **ERRORS,
@@ -81,7 +90,10 @@ WRITE_ERRORS: dict[int, OpenApiResponse] = {
     410: OpenApiResponse(GoneSerializer, description="The cart is closed."),
     412: OpenApiResponse(VersionMismatchSerializer, description="If-Match does not match; nothing was written."),
     413: OpenApiResponse(ErrorSerializer, description="Body too large."),
-    422: OpenApiResponse(ErrorSerializer, description="A cart rule was broken; `code` says which."),
+    415: OpenApiResponse(ErrorSerializer, description="The body is not JSON."),
+    422: OpenApiResponse(
+        ErrorSerializer, description="A cart rule was broken, or an Idempotency-Key reused; `code` says which."
+    ),
 }
 
 
@@ -99,11 +111,19 @@ class CartPagination(PageNumberPagination):
                 "status", OpenApiTypes.STR, enum=["open", "closed"], description="Only carts in this status."
             )
         ],
-        responses={200: CartSummarySerializer(many=True), 400: ERRORS[400], 401: ERRORS[401]},
+        responses={200: CartSummarySerializer(many=True), **ERRORS},
     ),
 )
-class CartViewSet(viewsets.ViewSet):
-    """Shopping carts, each an event stream."""
+class CartViewSet(viewsets.GenericViewSet):
+    """Shopping carts, each an event stream.
+
+    Generic only for the list (the CartSummary read model, paginated); the other actions load carts
+    from the repository.
+    """
+
+    queryset = CartSummary.objects.order_by("-updated_at", "-uuid")
+    serializer_class = CartSummarySerializer
+    pagination_class = CartPagination
 
     lookup_field = "uuid"
     # Any text reaches the view, so that a malformed id gets a JSON 404 with a code.
@@ -130,15 +150,14 @@ class CartViewSet(viewsets.ViewSet):
     # Reading
 
     def list(self, request: Request) -> Response:
-        summaries = CartSummary.objects.order_by("-updated_at", "-uuid")
+        summaries = self.get_queryset()
         wanted = request.query_params.get("status")
         if wanted is not None:
             if wanted not in {CartSummary.OPEN, CartSummary.CLOSED}:
                 raise BadRequest(f"status must be open or closed, not {wanted[:50]!r}.", code="invalid_status")
             summaries = summaries.filter(status=wanted)
-        paginator = CartPagination()
-        page = paginator.paginate_queryset(summaries, request, view=self)
-        return paginator.get_paginated_response(CartSummarySerializer(page, many=True).data)
+        page = self.paginate_queryset(summaries)
+        return self.get_paginated_response(CartSummarySerializer(page, many=True).data)
 
     @extend_schema(
         summary="A cart's state, now or as of a version",
@@ -171,7 +190,7 @@ class CartViewSet(viewsets.ViewSet):
             OpenApiParameter("page", OpenApiTypes.INT),
             OpenApiParameter("page_size", OpenApiTypes.INT, description=f"At most {MAX_EVENTS_PAGE_SIZE}."),
         ],
-        responses={200: EventSerializer(many=True), **ERRORS},
+        responses={200: EventPageSerializer, **ERRORS},
     )
     @action(detail=True, methods=["get"])
     def events(self, request: Request, uuid: str) -> Response:
@@ -210,7 +229,7 @@ class CartViewSet(viewsets.ViewSet):
         parameters=[IDEMPOTENCY_KEY, REQUEST_ID, ETAG],
         responses={
             201: CartSerializer,
-            **{code: WRITE_ERRORS[code] for code in (400, 401, 413)},
+            **{code: WRITE_ERRORS[code] for code in (400, 401, 403, 413, 415, 422)},
             409: OpenApiResponse(ErrorSerializer, description="A cart with this uuid exists (code cart_exists)."),
         },
     )
@@ -246,7 +265,7 @@ class CartViewSet(viewsets.ViewSet):
         parameters=[IF_MATCH, REQUEST_ID, ETAG],
         responses={200: CartSerializer, **WRITE_ERRORS},
     )
-    @action(detail=True, methods=["delete"], url_path="items/(?P<name>.+)", url_name="item")
+    @action(detail=True, methods=["delete"], url_path=r"items/(?P<name>[\s\S]+)", url_name="item")
     def remove_item(self, request: Request, uuid: str, name: str) -> Response:
         cart_uuid = parse_uuid(uuid)
         cart = run_command(cart_uuid, lambda cart: cart.remove_item(name), if_match=if_match(request))
@@ -274,6 +293,17 @@ class CartViewSet(viewsets.ViewSet):
 def api_not_found(request: Request) -> Response:
     """Answer a path the API does not have."""
     raise NotFound(f"No API endpoint at {request.path[:200]!r}.", code="not_found")
+
+
+@extend_schema_view(
+    post=extend_schema(
+        summary="Exchange a username and password for an API token",
+        request=TokenRequestSerializer,
+        responses={200: TokenSerializer, 400: ERRORS[400]},
+    )
+)
+class TokenView(ObtainAuthToken):
+    """DRF's token endpoint, with the API's JSON parser and documented answers."""
 
 
 class CartExists(BadRequest):

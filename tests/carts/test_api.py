@@ -595,3 +595,13 @@ def test_close_takes_no_body(api, backend):
 
     assert (response.status_code, response.json()["code"]) == (400, "unexpected_body")
     assert backend.get_version(uuid.UUID(cart_uuid)) == 1
+
+
+def test_paths_with_control_characters_still_get_json(api):
+    cart_uuid = open_cart(api)["uuid"]
+
+    item = api.delete(f"/api/carts/{cart_uuid}/items/a%0Ab/")
+    elsewhere = api.get("/api/no%0Asuch/")
+
+    assert (item.status_code, item.json()["code"]) == (422, "item_not_in_cart")
+    assert (elsewhere.status_code, elsewhere.json()["code"]) == (404, "not_found")

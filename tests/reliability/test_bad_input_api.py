@@ -9,7 +9,6 @@ from uuid import UUID
 
 from carts.models import CartSummary
 from eventstore import store
-from tests.conftest import requires_django_backend
 
 from .live import basic_header, request, token_header
 from .load import open_carts
@@ -148,7 +147,6 @@ def problems_with(case: Bad, response) -> list[str]:
     return problems
 
 
-@requires_django_backend
 def test_malformed_and_oversized_api_input_gets_a_4xx_with_a_code_and_stores_nothing(
     gunicorn_server, api_user, report_figures
 ):

@@ -15,7 +15,6 @@ from django.db import connection
 from carts.models import CartSummary
 from eventstore import store
 from eventstore.models import Checkpoint, Snapshot
-from tests.conftest import requires_django_backend
 from tests.factories import CartFactory
 
 from .live import BASE_DIR, database_url, production_env
@@ -85,7 +84,6 @@ def small_store(backend) -> None:
     CartFactory(closed=True)
 
 
-@requires_django_backend
 @pytest.mark.parametrize("arguments", BAD_ARGUMENTS, ids=lambda args: " ".join(a[:20] for a in args)[:80])
 def test_bad_command_arguments_end_in_a_one_line_command_error_and_change_nothing(small_store, arguments):
     before = store_state()
@@ -98,7 +96,6 @@ def test_bad_command_arguments_end_in_a_one_line_command_error_and_change_nothin
     assert store_state() == before
 
 
-@requires_django_backend
 @pytest.mark.parametrize(
     "arguments",
     [

@@ -17,7 +17,6 @@ from carts.models import CartSummary
 from carts.repository import carts
 from eventstore import store
 from eventstore.exceptions import AggregateClosed
-from tests.conftest import requires_django_backend
 
 NAMES = st.sampled_from(["apple", "pear", " plum ", "fig", "é-ü", "<b>x</b>", "a" * 100])
 COMMANDS = st.lists(
@@ -57,9 +56,8 @@ def rehydrated(uuid: UUID, **kwargs) -> ShoppingCart:
         return closed.aggregate
 
 
-@requires_django_backend
 @pytest.mark.django_db
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(commands=COMMANDS)
 def test_state_from_events_from_snapshots_and_from_the_read_model_always_agree(backend, commands):
     cart = carts.save(ShoppingCart.open())

@@ -14,6 +14,7 @@ from django.urls import reverse
 from carts.repository import carts
 from eventstore import store
 from eventstore.models import EventRecord, Snapshot
+from tests.conftest import requires_django_backend
 from tests.factories import CartFactory
 
 pytestmark = pytest.mark.security
@@ -57,10 +58,11 @@ EXTRA_PARAMETERS = [
 
 @pytest.fixture
 def populated(backend) -> int:
+    """Store three carts with snapshots; return the store's last position."""
     for _ in range(3):
         cart = CartFactory(items=[("apple", 2), ("pear", 1)])
         carts.take_snapshot(cart.uuid)
-    return EventRecord.objects.count()
+    return backend.last_position()
 
 
 @pytest.fixture
@@ -118,8 +120,7 @@ def test_hostile_admin_search_terms_match_nothing_and_change_nothing(root_client
             assert response.status_code in (200, 302, 400), f"{url}?{raw}: {response.status_code}"
             if response.status_code == 200:
                 assert result_count(response) in (0, None), f"{url}?{raw} matched rows"
-    assert EventRecord.objects.count() == populated
-    assert store.get_backend().last_position() == EventRecord.objects.order_by("-id").first().id
+    assert store.get_backend().last_position() == populated
     print(f"hostile admin search terms tried: {tried}")
 
 
@@ -137,10 +138,11 @@ def test_hostile_admin_filter_parameters_are_refused_or_match_nothing(root_clien
                 # The admin's answer to lookups it cannot use: back to the list with ?e=1.
                 assert "e=1" in response["Location"]
             assert model._default_manager.count() == rows
-    assert EventRecord.objects.count() == populated
+    assert store.get_backend().last_position() == populated
     print(f"hostile admin filter parameters tried: {tried}")
 
 
+@requires_django_backend
 def test_a_hostile_filter_value_does_not_widen_the_event_list(root_client, populated):
     url = reverse("admin:eventstore_eventrecord_changelist")
     everything = result_count(root_client.get(url))
@@ -148,6 +150,6 @@ def test_a_hostile_filter_value_does_not_widen_the_event_list(root_client, popul
     filtered = root_client.get(url, {"aggregate_type": "' OR '1'='1"})
     by_name = root_client.get(url, {"name": "ItemAdded' OR '1'='1"})
 
-    assert everything == populated
+    assert everything == EventRecord.objects.count() > 0
     assert filtered.status_code == 200 and result_count(filtered) == 0
     assert by_name.status_code == 200 and result_count(by_name) == 0

@@ -145,6 +145,7 @@ def test_an_interrupted_replay_resumes_from_its_last_batch(flaky, backend):
         (["--projection", "nope"], "Unknown projection 'nope'; registered: cart_summary"),
         (["--batch-size", "0"], "--batch-size"),
         (["--batch-size", "many"], "--batch-size"),
+        (["--batch-size", "9" * 30], "--batch-size"),
         (["--resume", "--dry-run"], "not allowed with argument"),
     ],
 )
@@ -278,6 +279,15 @@ def test_demo_data_is_complete_and_loading_it_again_changes_nothing(backend):
     assert len(backend.list_snapshots(demo_uuid("office supplies"))) >= 3
     assert CartSummary.objects.count() == backend.count_streams() == 5
     assert "no faults" in run("verify_eventstore")
+
+
+@pytest.mark.parametrize(
+    "args", [["--username", ""], ["--username", " "], ["--username", "x" * 200], ["--password", ""]]
+)
+def test_demo_data_refuses_an_unusable_user(backend, args):
+    with pytest.raises(CommandError, match="--username needs 1 to 150 characters"):
+        run("load_demo_data", *args)
+    assert backend.last_position() == 0
 
 
 # As subprocesses: exit codes and one-line errors

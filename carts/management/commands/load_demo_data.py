@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
 
 from carts.domain import ShoppingCart
@@ -78,7 +78,10 @@ class Command(BaseCommand):
         parser.add_argument("--password", default="demo", help="Its password when created (default demo).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        username = options["username"]
+        username = options["username"].strip()
+        max_length = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD).max_length or 150
+        if not username or len(username) > max_length or not options["password"]:
+            raise CommandError(f"--username needs 1 to {max_length} characters and --password at least one.")
         user = self.demo_user(username, options["password"])
         token, _ = Token.objects.get_or_create(user=user)
         with event_context(actor=username, correlation_id="load_demo_data"):

@@ -10,6 +10,9 @@ from uuid import UUID
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+#: Largest --batch-size: beyond it a batch buys no speed and only risks memory and SQL limits.
+MAX_BATCH_SIZE = 100_000
+
 
 def positive_int(text: str) -> int:
     """Parse a whole number of at least 1 (argparse turns the ValueError into a one-line error)."""
@@ -19,7 +22,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def batch_size(text: str) -> int:
+    """Parse a batch size: a whole number from 1 to MAX_BATCH_SIZE."""
+    value = positive_int(text)
+    if value > MAX_BATCH_SIZE:
+        raise ValueError(text)
+    return value
+
+
 positive_int.__name__ = "whole number of at least 1"
+batch_size.__name__ = f"batch size (1 to {MAX_BATCH_SIZE})"
 
 
 class EventStoreCommand(BaseCommand):
@@ -45,9 +57,9 @@ class EventStoreCommand(BaseCommand):
     def add_batch_size(self, parser: argparse.ArgumentParser, default: int = 1000) -> None:
         parser.add_argument(
             "--batch-size",
-            type=positive_int,
+            type=batch_size,
             default=default,
-            help=f"Events read per query (default {default}).",
+            help=f"Events read per query, 1 to {MAX_BATCH_SIZE} (default {default}).",
         )
 
     def execute(self, *args: Any, **options: Any) -> Any:

@@ -1,5 +1,10 @@
 """The DynamoDB backend: the event store on DynamoDB, through boto3.
 
+Settings: EVENTSTORE_BACKEND=dynamodb selects it; boto3 reads its own environment (AWS_DEFAULT_REGION,
+credentials, AWS_ENDPOINT_URL_DYNAMODB for a local endpoint); OPTIONS TABLE_PREFIX (default
+"eventstore_", from EVENTSTORE_DYNAMODB_TABLE_PREFIX in config/settings.py) and TABLES name the tables.
+`python manage.py create_dynamodb_tables` creates them; `copy_events` moves a store in or out.
+
 Tables (see dynamodb_schema): events (AggregateUuid + Version), streams (one head per stream),
 event_uuids (one guard per event uuid), log (the global order) and snapshots.
 

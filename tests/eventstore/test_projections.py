@@ -121,6 +121,20 @@ def test_summary_follows_removals_and_closing(backend):
     assert (summary.status, summary.items, summary.total_quantity, summary.version) == ("closed", {"apple": 2}, 2, 5)
 
 
+def test_summary_ignores_events_it_has_applied_and_stops_on_missing_ones(backend):
+    cart = CartFactory(items=[("apple", 1), ("pear", 1)])
+    events = list(backend.read_stream(cart.uuid))
+    projection = summary_projection()
+    before = projection.export()
+
+    projection.handle_batch(events)  # all seen already: nothing changes
+    assert projection.export() == before
+
+    CartSummary.objects.filter(uuid=cart.uuid).update(version=1)
+    with pytest.raises(ProjectionFailed, match="version 3 follows version 1: events are missing"):
+        projection.handle_batch(events[2:])
+
+
 def test_replay_equals_inline_on_thousands_of_random_events(backend):
     uuids = random_history(random.Random(20261123), RANDOM_EVENTS)
     projection = summary_projection()

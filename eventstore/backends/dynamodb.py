@@ -61,9 +61,9 @@ from . import dynamodb_items as items
 from .base import EventStoreBackend, NewEvent, SnapshotRecord, StoredEvent, StreamInfo, StreamPage
 from .django import decode_stream_cursor, encode_stream_cursor
 from .dynamodb_items import MAX_ITEM_BYTES, Item, N, S
+from .dynamodb_log import GlobalLogReader
 from .dynamodb_schema import RECENT_BY_TYPE_INDEX, RECENT_INDEX, create_tables, empty_tables, table_names
 from .dynamodb_writes import (
-    LOG_HEAD_KEY,
     LOG_PAGE_SIZE,
     MAX_EVENTS_PER_APPEND,
     RECENT_PARTITION,
@@ -72,7 +72,6 @@ from .dynamodb_writes import (
     check_count,
 )
 
-MAX_BATCH_GET = 100
 POSITION_ATTEMPTS = 100  # races lost for the log head before giving up
 RESENDS_AFTER_LOST_ANSWER = 3
 CONDITION_FAILED = "ConditionalCheckFailed"
@@ -85,7 +84,7 @@ _session_lock = threading.Lock()
 _tables_seen: set[tuple[str, tuple[str, ...]]] = set()
 
 
-class DynamoDBBackend(EventStoreBackend):
+class DynamoDBBackend(GlobalLogReader, EventStoreBackend):
     """Event streams in DynamoDB; options: TABLE_PREFIX, TABLES ({kind: name} overrides)."""
 
     max_events_per_append = MAX_EVENTS_PER_APPEND
@@ -281,103 +280,6 @@ class DynamoDBBackend(EventStoreBackend):
         )
         for item in pages:
             yield items.stored_event(item)
-
-    def read_all(self, after_position: int = 0, *, batch_size: int = 1000) -> Iterator[StoredEvent]:
-        position = max(after_position, 0)
-        chunk = max(1, min(batch_size, MAX_BATCH_GET))
-        while True:
-            last = self.last_position()
-            if position >= last:
-                return
-            keys: list[tuple[int, UUID, int]] = []
-            for first, aggregate_uuid, from_version, count in self._commits(position + 1, last):
-                for offset in range(count):
-                    if position < first + offset <= last:
-                        keys.append((first + offset, aggregate_uuid, from_version + offset))
-                if len(keys) >= chunk:
-                    yield from self._fetch_events(keys)
-                    keys = []
-            yield from self._fetch_events(keys)
-            position = last  # and look again: more may have landed meanwhile
-
-    def _commits(self, start: int, end: int) -> Iterator[tuple[int, UUID, int, int]]:
-        """Yield (first position, stream, first version, count) of the commits holding start..end, in order."""
-        begin = None
-        # The commit holding `start` begins at or before it: in its page, or near a page's start, the one before.
-        for page in (start // self.log_page_size, start // self.log_page_size - 1):
-            if page < 0:
-                break
-            found = self._call(
-                "query",
-                f"Reading the log at position {start}",
-                TableName=self.tables["log"],
-                KeyConditionExpression="Page = :page AND #p <= :start",
-                ExpressionAttributeNames={"#p": "Position"},
-                ExpressionAttributeValues={":page": N(page), ":start": N(start)},
-                ScanIndexForward=False,
-                Limit=1,
-                ConsistentRead=True,
-            )["Items"]
-            if found:
-                begin = int(found[0]["Position"]["N"])
-                break
-        if begin is None:
-            raise EventStoreError(f"The log has no commit holding position {start}, below its head {end}.")
-        expected = begin
-        for page in range(begin // self.log_page_size, end // self.log_page_size + 1):
-            commits = self._query(
-                f"Reading the log from position {start}",
-                TableName=self.tables["log"],
-                KeyConditionExpression="Page = :page AND #p BETWEEN :begin AND :end",
-                ExpressionAttributeNames={"#p": "Position"},
-                ExpressionAttributeValues={":page": N(page), ":begin": N(begin), ":end": N(end)},
-                ConsistentRead=True,
-            )
-            for commit in commits:
-                first = int(commit["Position"]["N"])
-                if first != expected:
-                    raise EventStoreError(f"The log is missing positions {expected}-{first - 1}, below its head {end}.")
-                count = int(commit["Count"]["N"])
-                yield first, UUID(commit["AggregateUuid"]["S"]), int(commit["FromVersion"]["N"]), count
-                expected = first + count
-        if expected <= end:
-            raise EventStoreError(f"The log is missing positions {expected}-{end}, below its head {end}.")
-
-    def _fetch_events(self, keys: list[tuple[int, UUID, int]]) -> Iterator[StoredEvent]:
-        """Yield the events at these (position, stream, version) keys, in the order given."""
-        found: dict[tuple[str, str], Item] = {}
-        for start in range(0, len(keys), MAX_BATCH_GET):
-            request = {
-                self.tables["events"]: {
-                    "Keys": [
-                        {"AggregateUuid": S(u), "Version": N(version)} for _, u, version in keys[start : start + 100]
-                    ],
-                    "ConsistentRead": True,
-                }
-            }
-            while request:
-                answer = self._call("batch_get_item", "Reading events by position", RequestItems=request)
-                for item in answer["Responses"].get(self.tables["events"], []):
-                    found[(item["AggregateUuid"]["S"], item["Version"]["N"])] = item
-                request = answer.get("UnprocessedKeys") or {}
-        for position, aggregate_uuid, version in keys:
-            item = found.get((str(aggregate_uuid), str(version)))
-            if item is None:
-                raise EventStoreError(
-                    f"The event at position {position} (stream {aggregate_uuid}, version {version}) is missing."
-                )
-            yield items.stored_event(item)
-
-    def last_position(self) -> int:
-        head = self._log_head("LastPosition")
-        return int(head["LastPosition"]["N"]) if "LastPosition" in head else 0
-
-    def _log_head(self, *attributes: str) -> Item:
-        kwargs: dict[str, Any] = {"TableName": self.tables["log"], "Key": LOG_HEAD_KEY, "ConsistentRead": True}
-        if attributes:
-            kwargs["ProjectionExpression"] = ", ".join(f"#a{i}" for i in range(len(attributes)))
-            kwargs["ExpressionAttributeNames"] = {f"#a{i}": name for i, name in enumerate(attributes)}
-        return self._call("get_item", "Reading the log head", **kwargs).get("Item", {})
 
     # Streams
 

@@ -79,7 +79,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         username = options["username"].strip()
-        max_length = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD).max_length or 150
+        max_length = getattr(get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD), "max_length", 150)
         if not username or len(username) > max_length or not options["password"]:
             raise CommandError(f"--username needs 1 to {max_length} characters and --password at least one.")
         user = self.demo_user(username, options["password"])

@@ -43,3 +43,10 @@ def calls(ddb: DynamoDBBackend) -> Iterator[Counter[str]]:
     ddb.client.meta.events.register("before-call.dynamodb", count)
     yield counter
     ddb.client.meta.events.unregister("before-call.dynamodb", count)
+
+
+@pytest.fixture
+def dynamodb_local(ddb: DynamoDBBackend) -> bool:
+    """Return whether the endpoint is DynamoDB Local (a Jetty server) rather than moto."""
+    headers = ddb.client.list_tables(Limit=1)["ResponseMetadata"]["HTTPHeaders"]
+    return "jetty" in headers.get("server", "").lower()

@@ -62,19 +62,22 @@ def test_create_dynamodb_tables_creates_them_once_and_keeps_them(settings):
             backend.client.delete_table(TableName=name)
 
 
-def test_copy_from_django_to_dynamodb_copies_thousands_of_events_and_verifies(ddb):
+def test_copy_from_django_to_dynamodb_copies_thousands_of_events_and_verifies(ddb, dynamodb_local):
     source = build_backend("django")
     assert isinstance(source, DjangoBackend)
-    streams = fill(source, streams=110, rounds=5, seed=1)
+    # A few thousand events on DynamoDB Local. moto backs up every table it writes before each
+    # transaction (a deep copy), so each append costs as much as the store is big: a fifth there.
+    count = 110 if dynamodb_local else 25
+    streams = fill(source, streams=count, rounds=5, seed=1)
     cart = streams[1]
     for version in (5, 10):
         source.save_snapshot(SnapshotRecord(cart, "ShoppingCart", version, {"at": version}, 1))
     total = sum(source.get_version(stream) for stream in streams)
-    assert total >= 2000
+    assert total >= 20 * count
 
-    output = copy("--from", "django", "--to", "dynamodb", "--batch-size", "400")
+    output = copy("--from", "django", "--to", "dynamodb", "--batch-size", "100")
 
-    assert CopyEvents.DONE.format(streams=110, events=total) in output
+    assert CopyEvents.DONE.format(streams=count, events=total) in output
     assert f"[{total}/{total}] events ({total} copied, 0 already there)" in output
     assert output.count("] events (") >= 5  # progress along the way
     originals, copies = list(source.read_all()), list(ddb.read_all())
@@ -91,7 +94,7 @@ def test_copy_from_django_to_dynamodb_copies_thousands_of_events_and_verifies(dd
             original.aggregate_type,
         )
     assert [s.state for s in ddb.list_snapshots(cart)] == [{"at": 10}, {"at": 5}]
-    assert ddb.count_streams(aggregate_type="Order") == source.count_streams(aggregate_type="Order") == 22
+    assert ddb.count_streams(aggregate_type="Order") == source.count_streams(aggregate_type="Order") == count // 5
 
 
 def test_copy_resumes_skipping_what_the_target_already_holds(ddb):

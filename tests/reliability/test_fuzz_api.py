@@ -23,7 +23,7 @@ from .live import token_header
 from .load import open_carts
 
 BASELINE = Path(__file__).with_name("schemathesis-baseline.json")
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = 20
 #: What the issue asks of every response; input strictness checks are the API tests' business.
 CHECKS = (
     "not_a_server_error",

@@ -94,6 +94,8 @@ class LiveServer:
             f"--workers={self.workers}",
             "--timeout=60",
             "--graceful-timeout=5",
+            # Import Django once in the master, then fork: a quicker start on a busy machine.
+            "--preload",
             "--error-logfile=-",
         ]
         log = self.log_path.open("ab")

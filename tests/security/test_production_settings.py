@@ -96,6 +96,8 @@ def test_check_deploy_passes_with_the_documented_production_environment():
     [
         ({"DJANGO_SECRET_KEY": "short"}, "security.W009"),
         ({"DJANGO_DEBUG": "1"}, "security.W018"),
+        # The opt-in for a development key with DEBUG off must never pass for production.
+        ({"DJANGO_SECRET_KEY": "", "DJANGO_INSECURE_DEV_KEY": "1"}, "security.W009"),
         ({"DJANGO_HSTS_SECONDS": "0"}, "security.W004"),
         ({"DJANGO_SECURE_COOKIES": "0"}, "security.W012"),
     ],

@@ -11,6 +11,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -21,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -171,6 +172,7 @@ class Response:
     status: int
     headers: dict[str, str]
     body: bytes
+    set_cookies: tuple[str, ...] = ()
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -200,7 +202,8 @@ def request(
     try:
         connection.request(method, path, body=payload, headers=all_headers)
         reply = connection.getresponse()
-        return Response(reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read())
+        cookies = tuple(v for k, v in reply.getheaders() if k.lower() == "set-cookie")
+        return Response(reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read(), cookies)
     finally:
         connection.close()
 
@@ -213,3 +216,33 @@ def token_header(token: str) -> dict[str, str]:
 def basic_header(username: str, password: str) -> dict[str, str]:
     """Return the Authorization header of HTTP Basic authentication."""
     return {"Authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
+
+
+def admin_session(base_url: str, username: str, password: str) -> dict[str, str]:
+    """Log in through the admin's form like a browser; return the Cookie header of the session."""
+    page = request(base_url, "GET", "/admin/login/", headers={"Accept": "text/html"})
+    csrf_cookie = _cookie(page, "csrftoken")
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.body)
+    assert csrf_cookie and token, "the login page set no CSRF cookie or token"
+    form = urlencode({"username": username, "password": password, "csrfmiddlewaretoken": token.group(1).decode()})
+    answer = request(
+        base_url,
+        "POST",
+        "/admin/login/?next=/admin/",
+        raw_body=form.encode(),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": f"csrftoken={csrf_cookie}",
+            "Accept": "text/html",
+        },
+    )
+    session = _cookie(answer, "sessionid")
+    assert answer.status == 302 and session, f"admin login failed: {answer.status}"
+    return {"Cookie": f"csrftoken={csrf_cookie}; sessionid={session}", "Accept": "text/html"}
+
+
+def _cookie(response: Response, name: str) -> str | None:
+    for line in response.set_cookies:
+        if line.startswith(f"{name}="):
+            return line.split(";", 1)[0].split("=", 1)[1]
+    return None

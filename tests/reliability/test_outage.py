@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg
+from django.contrib.auth import get_user_model
 from django.db import connection, connections
 from psycopg import sql
 
@@ -27,7 +28,7 @@ from .checks import (
     assert_streams_contiguous,
     stored_additions,
 )
-from .live import request, token_header
+from .live import admin_session, request, token_header
 from .load import start_load, wait_for
 
 PROCESSES = 3
@@ -79,6 +80,10 @@ def test_a_database_outage_is_answered_503_and_the_api_recovers_by_itself(gunico
     settings_dict = dict(connection.settings_dict)
     run = start_load(gunicorn_server.url, token, processes=PROCESSES, writes=WRITES_EACH, deadline=180)
     probe_cart, probe_key, probe_name = run.carts[0], f"probe-{uuid.uuid4().hex}", "probe-item"
+    get_user_model().objects.create_superuser("operator", password="an-operator-password-42")
+    browser = admin_session(gunicorn_server.url, "operator", "an-operator-password-42")
+    stream_page = f"/admin/eventstore/stream/{probe_cart}/"
+    assert request(gunicorn_server.url, "GET", stream_page, headers=browser).status == 200
     wait_for(lambda: run.acked.value >= 20, 90, "the load never got going")
     connections.close_all()
 
@@ -88,12 +93,16 @@ def test_a_database_outage_is_answered_503_and_the_api_recovers_by_itself(gunico
             post_item(gunicorn_server.url, token, probe_cart, probe_name, probe_key),
             request(gunicorn_server.url, "GET", f"/api/carts/{probe_cart}/", headers=token_header(token)),
             request(gunicorn_server.url, "GET", "/api/carts/", headers=token_header(token)),
+            request(gunicorn_server.url, "GET", stream_page, headers=browser),
         ]
+        login_page = request(gunicorn_server.url, "GET", "/admin/login/")
         wait_for(lambda: run.unavailable.value >= 10, 60, "the load processes never saw a 503")
         # Long enough that every load process sees it, several times over.
         time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down_at)))
         outage_seconds = time.monotonic() - down_at
 
+    # The login form needs no database; everything that does answers 503.
+    assert login_page.status == 200
     for response in during:
         assert response.status == 503, (response.status, response.body[:300])
         assert response.header("Retry-After"), "a 503 must say when to retry"
@@ -108,6 +117,7 @@ def test_a_database_outage_is_answered_503_and_the_api_recovers_by_itself(gunico
         "the API did not recover by itself",
     )
     recovered_in = time.monotonic() - recovered_in
+    assert request(gunicorn_server.url, "GET", stream_page, headers=browser).status == 200
     first = post_item(gunicorn_server.url, token, probe_cart, probe_name, probe_key)
     again = post_item(gunicorn_server.url, token, probe_cart, probe_name, probe_key)
     assert first.status == 200, first.body[:300]

@@ -11,14 +11,13 @@ Inline runs only touch a *live* projection. Replaying sets it aside (status "rep
 caught up; then, holding the checkpoint row, it reads the last events and goes live again. A handler
 that raises stops its projection at that event: the checkpoint stays before it, the status becomes
 "stopped" and the error names the stream, version and event, until a catch-up run gets past it.
+Catching up and replaying live in `eventstore.catchup`.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -26,7 +25,7 @@ from uuid import UUID
 from django.db import DEFAULT_DB_ALIAS, models, transaction
 
 from . import store
-from .backends.base import EventStoreBackend, StoredEvent
+from .backends.base import StoredEvent
 from .models import Checkpoint
 from .signals import events_appended
 
@@ -235,7 +234,8 @@ def get_checkpoint(name: str) -> Checkpoint | None:
     return Checkpoint.objects.filter(name=name).first()
 
 
-def _locked_checkpoint(name: str) -> Checkpoint | None:
+def locked_checkpoint(name: str) -> Checkpoint | None:
+    """Return the projection's checkpoint, locking its row until the transaction ends."""
     return Checkpoint.objects.select_for_update().filter(name=name).first()
 
 
@@ -249,7 +249,7 @@ def run_inline(sender: object, events: list[StoredEvent], **kwargs: Any) -> None
     goes through (a read model's bug must not refuse the user's write). Catching up resumes it.
     """
     for projection in registry.inline():
-        checkpoint = _locked_checkpoint(projection.name)
+        checkpoint = locked_checkpoint(projection.name)
         if checkpoint is None:
             checkpoint = _first_checkpoint(projection, events)
         if checkpoint.status != Checkpoint.LIVE:
@@ -278,195 +278,3 @@ def _first_checkpoint(projection: Projection, events: list[StoredEvent]) -> Chec
         status=Checkpoint.LIVE if store_was_empty else Checkpoint.STOPPED,
         error="" if store_was_empty else "Registered after events were stored: replay it to fill it.",
     )
-
-
-# Catching up and replaying
-
-
-@dataclass
-class Progress:
-    """Where a catch-up run has got: sent to the progress callback after each batch."""
-
-    projection: str
-    start_position: int
-    position: int
-    last_position: int
-    events: int
-    started: float
-
-    @property
-    def elapsed(self) -> float:
-        return max(time.monotonic() - self.started, 1e-9)
-
-    @property
-    def rate(self) -> float:
-        """Return events handled per second."""
-        return self.events / self.elapsed
-
-    @property
-    def eta(self) -> float | None:
-        """Return the seconds left, estimated from the positions covered so far."""
-        covered = self.position - self.start_position
-        left = self.last_position - self.position
-        if covered <= 0:
-            return None
-        return left * self.elapsed / covered
-
-
-@dataclass
-class CatchUpResult:
-    """How a catch-up run ended."""
-
-    projection: str
-    position: int
-    events: int
-    failure: ProjectionFailed | None = None
-
-
-ProgressCallback = Callable[[Progress], None]
-
-
-def reset(projection: Projection) -> None:
-    """Empty the read model and set its checkpoint back to the start, marked as replaying."""
-    with transaction.atomic(using=DEFAULT_DB_ALIAS):
-        projection.clear()
-        Checkpoint.objects.update_or_create(
-            name=projection.name, defaults={"position": 0, "status": Checkpoint.REPLAYING, "error": ""}
-        )
-
-
-def catch_up(
-    projection: Projection,
-    *,
-    batch_size: int = 1000,
-    backend: EventStoreBackend | None = None,
-    on_progress: ProgressCallback | None = None,
-) -> CatchUpResult:
-    """Apply every event after the projection's checkpoint, batch by batch, then set it live.
-
-    Each batch commits with the checkpoint, so an interrupted run resumes where it stopped.
-    A failing event stops the run: the checkpoint stays before it and the projection is stopped.
-    """
-    backend = backend or store.get_backend()
-    checkpoint, _ = Checkpoint.objects.get_or_create(name=projection.name, defaults={"status": Checkpoint.REPLAYING})
-    if checkpoint.status == Checkpoint.LIVE:
-        # Keep inline runs off it while it catches up: they would skip what it has not read yet.
-        Checkpoint.objects.filter(name=projection.name).update(status=Checkpoint.REPLAYING)
-    progress = Progress(
-        projection.name, checkpoint.position, checkpoint.position, backend.last_position(), 0, time.monotonic()
-    )
-    position = checkpoint.position
-    while True:
-        batch = list(_take(backend.read_all(position, batch_size=batch_size), batch_size))
-        if not batch:
-            break
-        failure = _apply_batch(projection, batch)
-        if failure is not None:
-            return _stopped(projection, progress, failure)
-        position = batch[-1].position
-        progress.position = position
-        progress.events += len(batch)
-        progress.last_position = max(progress.last_position, position)
-        if on_progress is not None:
-            on_progress(progress)
-    return _go_live(projection, backend, progress, batch_size)
-
-
-def _take(events: Iterator[StoredEvent], limit: int) -> Iterator[StoredEvent]:
-    for count, event in enumerate(events, start=1):
-        yield event
-        if count >= limit:
-            return
-
-
-def _apply_batch(projection: Projection, batch: list[StoredEvent], *, go_live: bool = False) -> ProjectionFailed | None:
-    """Apply one batch and move the checkpoint past it, in one transaction; return the failure if any."""
-    with transaction.atomic(using=DEFAULT_DB_ALIAS):
-        checkpoint = _locked_checkpoint(projection.name)
-        assert checkpoint is not None, "catch_up creates the checkpoint first"
-        try:
-            projection.handle_batch([event for event in batch if event.name in projection.handles])
-        except ProjectionFailed as failure:
-            checkpoint.position = _position_before(batch, failure.event)
-            checkpoint.status = Checkpoint.STOPPED
-            checkpoint.error = str(failure)
-            checkpoint.save()
-            return failure
-        checkpoint.position = batch[-1].position
-        checkpoint.status = Checkpoint.LIVE if go_live else Checkpoint.REPLAYING
-        checkpoint.error = ""
-        checkpoint.save()
-    return None
-
-
-def _position_before(batch: list[StoredEvent], failed: StoredEvent) -> int:
-    """Return the checkpoint just before the failed event (the last position before it in the batch)."""
-    earlier = [event.position for event in batch if event.position < failed.position]
-    return earlier[-1] if earlier else batch[0].position - 1
-
-
-def _go_live(projection: Projection, backend: EventStoreBackend, progress: Progress, batch_size: int) -> CatchUpResult:
-    """Read what was appended meanwhile and set the projection live, holding its checkpoint row.
-
-    Appends that run inline projections lock that row too, so none slips between the last read
-    and the switch: those that committed are read here, those waiting will find it live.
-    """
-    with transaction.atomic(using=DEFAULT_DB_ALIAS):
-        checkpoint = _locked_checkpoint(projection.name)
-        assert checkpoint is not None
-        remaining = list(backend.read_all(checkpoint.position, batch_size=batch_size))
-        if remaining:
-            failure = _apply_batch(projection, remaining, go_live=True)
-            if failure is not None:
-                return _stopped(projection, progress, failure)
-            progress.events += len(remaining)
-        Checkpoint.objects.filter(name=projection.name).update(status=Checkpoint.LIVE, error="")
-        position = remaining[-1].position if remaining else checkpoint.position
-    progress.position = position
-    return CatchUpResult(projection.name, position, progress.events)
-
-
-def _stopped(projection: Projection, progress: Progress, failure: ProjectionFailed) -> CatchUpResult:
-    checkpoint = get_checkpoint(projection.name)
-    position = checkpoint.position if checkpoint else 0
-    return CatchUpResult(projection.name, position, progress.events, failure)
-
-
-def replay(
-    projection: Projection,
-    *,
-    batch_size: int = 1000,
-    backend: EventStoreBackend | None = None,
-    on_progress: ProgressCallback | None = None,
-) -> CatchUpResult:
-    """Rebuild the projection from the whole event log: reset it, then catch up."""
-    reset(projection)
-    return catch_up(projection, batch_size=batch_size, backend=backend, on_progress=on_progress)
-
-
-@dataclass
-class RowChange:
-    """A difference between the live read model and one rebuilt aside."""
-
-    key: str
-    kind: str  # "missing" (the rebuild adds it), "extra" (the rebuild drops it) or "changed"
-    fields: dict[str, tuple[Any, Any]]
-
-
-def diff_rows(live: dict[str, Row], rebuilt: dict[str, Row]) -> list[RowChange]:
-    """Return what replacing `live` by `rebuilt` would change, row by row."""
-    changes = []
-    for key in sorted(live.keys() | rebuilt.keys()):
-        before, after = live.get(key), rebuilt.get(key)
-        if before is None:
-            changes.append(RowChange(key, "missing", {}))
-        elif after is None:
-            changes.append(RowChange(key, "extra", {}))
-        elif before != after:
-            fields = {
-                name: (before.get(name), after.get(name))
-                for name in sorted(before.keys() | after.keys())
-                if before.get(name) != after.get(name)
-            }
-            changes.append(RowChange(key, "changed", fields))
-    return changes

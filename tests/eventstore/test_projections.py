@@ -13,7 +13,7 @@ from django.db import transaction
 from carts.domain import ShoppingCart
 from carts.models import CartSummary
 from carts.repository import carts
-from eventstore import projections
+from eventstore import catchup, projections
 from eventstore.backends.base import StoredEvent
 from eventstore.models import Checkpoint
 from eventstore.projections import Projection, ProjectionFailed, UnknownProjection
@@ -141,7 +141,7 @@ def test_replay_equals_inline_on_thousands_of_random_events(backend):
     inline = projection.export()
     assert len(inline) == len(uuids)
 
-    result = projections.replay(projection, batch_size=97)
+    result = catchup.replay(projection, batch_size=97)
 
     assert result.failure is None
     assert result.events == sum(backend.get_version(cart_uuid) for cart_uuid in uuids) >= RANDOM_EVENTS
@@ -157,7 +157,7 @@ def test_replay_reports_progress_per_batch(backend):
         CartFactory(items=[("apple", 1)] * 3)
     seen = []
 
-    projections.replay(summary_projection(), batch_size=4, on_progress=lambda p: seen.append((p.position, p.events)))
+    catchup.replay(summary_projection(), batch_size=4, on_progress=lambda p: seen.append((p.position, p.events)))
 
     assert len(seen) == 5  # 20 events in batches of 4
     assert [events for _, events in seen] == [4, 8, 12, 16, 20]
@@ -174,7 +174,7 @@ def test_rebuild_aside_reports_differences_without_touching_the_read_model(backe
     projection = summary_projection()
     live = projection.export()
 
-    changes = projections.diff_rows(live, projection.rebuild_aside(backend.read_all()))
+    changes = catchup.diff_rows(live, projection.rebuild_aside(backend.read_all()))
 
     assert [(c.kind, c.fields) for c in changes if c.key == str(tampered.uuid)] == [
         ("changed", {"total_quantity": (99, 1)})
@@ -190,7 +190,7 @@ def test_failing_projection_stops_at_the_event_and_resumes_from_there(backend, r
     recording.fail_on = (second.uuid, 3)  # second cart's second ItemAdded
     failing = next(backend.read_stream(second.uuid, from_version=3, to_version=3))
 
-    result = projections.catch_up(recording, batch_size=100)
+    result = catchup.catch_up(recording, batch_size=100)
 
     assert isinstance(result.failure, ProjectionFailed)
     message = str(result.failure)
@@ -202,7 +202,7 @@ def test_failing_projection_stops_at_the_event_and_resumes_from_there(backend, r
     assert recording.seen == [(first.uuid, 2), (first.uuid, 3), (second.uuid, 2)]
 
     recording.fail_on = None
-    resumed = projections.catch_up(recording, batch_size=100)
+    resumed = catchup.catch_up(recording, batch_size=100)
 
     assert resumed.failure is None
     assert recording.seen == [(first.uuid, 2), (first.uuid, 3), (second.uuid, 2), (second.uuid, 3)]
@@ -226,7 +226,7 @@ def test_failing_inline_projection_stops_without_refusing_the_append(backend, in
     assert inline_recording.seen == [(cart.uuid, 2)]
 
     inline_recording.fail_on = None
-    projections.catch_up(inline_recording)
+    catchup.catch_up(inline_recording)
     carts.update(cart.uuid, lambda c: c.add_item("d"))
 
     assert inline_recording.seen == [(cart.uuid, v) for v in (2, 3, 4, 5)]
@@ -240,7 +240,7 @@ def test_inline_runs_skip_a_projection_being_replayed(backend, inline_recording)
     carts.update(cart.uuid, lambda c: c.add_item("b"))
     assert inline_recording.seen == [(cart.uuid, 2)]
 
-    projections.catch_up(inline_recording)
+    catchup.catch_up(inline_recording)
     assert inline_recording.seen == [(cart.uuid, 2), (cart.uuid, 3)]
 
 
@@ -254,7 +254,7 @@ def test_projection_registered_after_events_were_stored_waits_for_a_replay(backe
         assert checkpoint.status == Checkpoint.STOPPED and "replay" in checkpoint.error
         assert late.seen == []
 
-        projections.replay(late)
+        catchup.replay(late)
 
         assert (cart.uuid, 2) in late.seen and len(late.seen) == 2
     finally:

@@ -9,9 +9,10 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from eventstore import projections, store
+from eventstore import catchup, projections, store
 from eventstore.backends.base import StoredEvent
-from eventstore.projections import CatchUpResult, Progress, Projection, UnknownProjection
+from eventstore.catchup import CatchUpResult, Progress
+from eventstore.projections import Projection, ProjectionFailed, UnknownProjection
 
 from ._base import EventStoreCommand
 
@@ -62,7 +63,7 @@ class Command(EventStoreCommand):
 
     def run(self, projection: Projection, batch_size: int, *, resume: bool) -> None:
         started = time.monotonic()
-        run = projections.catch_up if resume else projections.replay
+        run = catchup.catch_up if resume else catchup.replay
         self.say(f"{'Resuming' if resume else 'Replaying'} {projection.name}…")
         try:
             result: CatchUpResult = run(projection, batch_size=batch_size, on_progress=self.show_progress)
@@ -106,10 +107,10 @@ class Command(EventStoreCommand):
             rebuilt = projection.rebuild_aside(counted(backend.read_all(0, batch_size=batch_size)))
         except NotImplementedError as exc:
             raise CommandError(str(exc)) from None
-        except projections.ProjectionFailed as failure:
+        except ProjectionFailed as failure:
             raise CommandError(f"{failure}. The live read model was not touched.") from None
         live = projection.export()
-        changes = projections.diff_rows(live, rebuilt)
+        changes = catchup.diff_rows(live, rebuilt)
         if not changes:
             self.say(self.DRY_RUN_CLEAN.format(name=projection.name, rows=len(live)))
             return

@@ -72,6 +72,7 @@ class ShoppingCart(Aggregate):
         self.record(ItemAdded(name=name, quantity=quantity))
 
     def remove_item(self, name: str) -> None:
+        name = validate_item_name(name)
         if name not in self.items:
             raise ItemNotInCart(f"{name!r} is not in the cart.")
         self.record(ItemRemoved(name=name))

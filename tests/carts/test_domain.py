@@ -31,7 +31,7 @@ def test_removing_an_item_drops_its_line():
     cart = ShoppingCart.open()
     cart.add_item("apple", 2)
     cart.add_item("pear")
-    cart.remove_item("apple")
+    cart.remove_item(" apple ")
 
     assert cart.items == {"pear": 1}
     assert cart.changes[-1] == ItemRemoved(name="apple")

@@ -38,12 +38,12 @@ def expected_after(items: dict[str, int], closed: bool, command: tuple) -> tuple
         return items, closed, False
     if kind == "close":
         return items, True, True
-    if kind == "remove":
-        # Removal matches the stored name exactly: " plum " (stored as "plum") is not in the cart.
-        if name not in items:
-            return items, closed, False
-        return {k: v for k, v in items.items() if k != name}, closed, True
     key = name.strip()
+    if kind == "remove":
+        # Names are stripped on removal as on adding: " plum " removes "plum".
+        if key not in items:
+            return items, closed, False
+        return {k: v for k, v in items.items() if k != key}, closed, True
     if not 1 <= quantity <= MAX_QUANTITY or items.get(key, 0) + quantity > MAX_QUANTITY:
         return items, closed, False
     return {**items, key: items.get(key, 0) + quantity}, closed, True

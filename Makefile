@@ -6,5 +6,8 @@ run:  ## set up, migrate, load demo data, create the demo admin and serve on 127
 test:  ## set up and run lint plus the whole suite on every database this machine offers
 	bin/test
 
+bench:  ## set up, then benchmark W1-W6 on SQLite and PostgreSQL against the raw driver and eventsourcing (about 10 minutes)
+	bin/setup && .venv/bin/pip install --quiet -r requirements-bench.txt && .venv/bin/python -m bench $(BENCH_ARGS)
+
 lint:
 	bin/setup && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy eventstore carts config

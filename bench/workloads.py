@@ -344,23 +344,23 @@ class Bench:
 
     def w6_rebuild_read_model(self) -> None:
         """Rebuild the cart read model from the whole log (the projection's replay), against the raw read."""
-        from eventstore import projections
+        from eventstore import catchup
 
         s = self.sizes
         projection = ours.cart_read_model()
         raw = self.rows_named("W6 replay read_all")
-        seconds = median_time(lambda: projections.replay(projection), max(1, s.repeat - 1))
+        seconds = median_time(lambda: catchup.replay(projection), max(1, s.repeat - 1))
         total = raw.extra["events"]
         quarter = total // 4
 
         def replay(sample: Callable[[], None]) -> None:
-            def on_progress(done: projections.Progress) -> None:
+            def on_progress(done: catchup.Progress) -> None:
                 if done.events >= quarter and not sampled:
                     sampled.append(True)
                     sample()
 
             sampled: list[bool] = []
-            projections.replay(projection, on_progress=on_progress)
+            catchup.replay(projection, on_progress=on_progress)
 
         peak_quarter, peak_full = peaks(replay)
         flat = peak_full <= 1.25 * peak_quarter

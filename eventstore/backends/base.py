@@ -80,6 +80,9 @@ class EventStoreBackend(abc.ABC):
 
     #: Largest number of events one append may carry; None when the backend sets no limit.
     max_events_per_append: int | None = None
+    #: True when an append commits in the Django database's transaction, so rows the caller writes in
+    #: the same `transaction.atomic()` block commit or roll back together with the events.
+    commits_with_django_database: bool = False
 
     def __init__(self, **options: Any) -> None:
         self.options = options

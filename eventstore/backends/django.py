@@ -44,6 +44,10 @@ class DjangoBackend(EventStoreBackend):
         self.alias: str = options.get("DATABASE", DEFAULT_DB_ALIAS)
 
     @property
+    def commits_with_django_database(self) -> bool:  # type: ignore[override]
+        return self.alias == DEFAULT_DB_ALIAS
+
+    @property
     def dialect(self) -> Dialect:
         return dialect_for(connections[self.alias])
 

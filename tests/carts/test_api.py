@@ -5,14 +5,18 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from carts import writes
 from carts.http import Conflict
-from carts.models import CartSummary
+from carts.idempotency import fingerprint_of
+from carts.models import CartSummary, IdempotentResponse
 from carts.repository import carts
 from eventstore.exceptions import ConcurrencyError
 from tests.factories import CartFactory
@@ -451,6 +455,70 @@ def test_a_failed_request_is_not_remembered_under_its_key(api, backend):
 
     assert (stale.status_code, retried.status_code) == (412, 200)
     assert backend.get_version(uuid.UUID(cart_uuid)) == 2
+
+
+@pytest.fixture
+def claiming(backend, monkeypatch):
+    """The backend as one that commits outside the Django database (as DynamoDB does): keys are claimed first."""
+    monkeypatch.setattr(type(backend), "commits_with_django_database", False)
+    return backend
+
+
+def test_a_claimed_key_keeps_the_first_response_for_its_retries(api, claiming):
+    cart_uuid = open_cart(api)["uuid"]
+
+    first = add(api, cart_uuid, "apple", 2, **{"Idempotency-Key": "claimed"})
+    again = add(api, cart_uuid, "apple", 2, **{"Idempotency-Key": "claimed"})
+    other = add(api, cart_uuid, "pear", **{"Idempotency-Key": "claimed"})
+
+    assert (first.status_code, again.status_code, again["Idempotent-Replayed"]) == (200, 200, "true")
+    assert again.json() == first.json()
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+    assert stored_names(claiming, cart_uuid) == ["CartOpened", "ItemAdded"]
+
+
+def claim_left(user, key: str, cart_uuid: str, age: timedelta = timedelta(0)) -> None:
+    """Leave the claim an add-apple request with this key takes while it runs (`age` old)."""
+    request = SimpleNamespace(
+        method="POST", path=f"/api/carts/{cart_uuid}/items/", data={"name": "apple", "quantity": 1}
+    )
+    claim = IdempotentResponse.objects.create(
+        user=user, key=key, fingerprint=fingerprint_of(request), status_code=0, body={}
+    )
+    IdempotentResponse.objects.filter(pk=claim.pk).update(created_at=timezone.now() - age)
+
+
+def test_a_key_claimed_by_a_request_still_running_is_409_with_retry_after(api, user, claiming):
+    cart_uuid = open_cart(api)["uuid"]
+    claim_left(user, "busy", cart_uuid)
+
+    response = add(api, cart_uuid, **{"Idempotency-Key": "busy"})
+
+    assert (response.status_code, response.json()["code"]) == (409, "idempotency_key_in_progress")
+    assert response["Retry-After"] == "1"
+    assert claiming.get_version(uuid.UUID(cart_uuid)) == 1
+
+
+def test_a_claim_left_by_a_dead_request_is_taken_over_after_its_timeout(api, user, claiming):
+    cart_uuid = open_cart(api)["uuid"]
+    claim_left(user, "orphan", cart_uuid, age=timedelta(minutes=5))
+
+    response = add(api, cart_uuid, **{"Idempotency-Key": "orphan"})
+
+    assert response.status_code == 200
+    assert IdempotentResponse.objects.get(user=user, key="orphan").status_code == 200
+    assert claiming.get_version(uuid.UUID(cart_uuid)) == 2
+
+
+def test_a_failed_request_releases_its_claim(api, user, claiming):
+    cart_uuid = open_cart(api)["uuid"]
+    stale = add(api, cart_uuid, **{"Idempotency-Key": "retry-me", "If-Match": '"7"'})
+
+    assert not IdempotentResponse.objects.filter(user=user, key="retry-me").exists()
+    retried = add(api, cart_uuid, **{"Idempotency-Key": "retry-me", "If-Match": '"1"'})
+
+    assert (stale.status_code, retried.status_code) == (412, 200)
+    assert claiming.get_version(uuid.UUID(cart_uuid)) == 2
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "with space", "é"])

@@ -9,7 +9,13 @@ from uuid import UUID
 
 from django.http import HttpRequest, HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import status as http_status
 from rest_framework import viewsets
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication, TokenAuthentication
@@ -63,7 +69,8 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     IDEMPOTENCY_HEADER,
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
-    description="Retrying with the same key returns the first response and appends nothing more.",
+    description="Retrying with the same key returns the first response and appends nothing more "
+    "(409 idempotency_key_in_progress while the first is still running).",
 )
 ETAG = OpenApiParameter(
     "ETag",
@@ -86,7 +93,15 @@ ERRORS: dict[int, OpenApiResponse] = {
 }
 WRITE_ERRORS: dict[int, OpenApiResponse] = {
     **ERRORS,
-    409: OpenApiResponse(VersionMismatchSerializer, description="Lost every retried race; nothing was written."),
+    409: OpenApiResponse(
+        PolymorphicProxySerializer(
+            component_name="WriteConflict",
+            serializers=[VersionMismatchSerializer, ErrorSerializer],
+            resource_type_field_name=None,
+        ),
+        description="Lost every retried race (code concurrent_modification, with the versions), or a request with "
+        "this Idempotency-Key is still running (code idempotency_key_in_progress, Retry-After); nothing was written.",
+    ),
     410: OpenApiResponse(GoneSerializer, description="The cart is closed."),
     412: OpenApiResponse(VersionMismatchSerializer, description="If-Match does not match; nothing was written."),
     413: OpenApiResponse(ErrorSerializer, description="Body too large."),
@@ -230,7 +245,11 @@ class CartViewSet(viewsets.GenericViewSet):
         responses={
             201: CartSerializer,
             **{code: WRITE_ERRORS[code] for code in (400, 401, 403, 413, 415, 422)},
-            409: OpenApiResponse(ErrorSerializer, description="A cart with this uuid exists (code cart_exists)."),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="A cart with this uuid exists (code cart_exists), or a request with this Idempotency-Key "
+                "is still running (code idempotency_key_in_progress, Retry-After).",
+            ),
         },
     )
     @idempotent

@@ -27,6 +27,15 @@ class Sizes:
     saves_per_worker: int = 50
     repeat: int = 3
     load_repeat: int = 7
+    # W7: the HTTP API under gunicorn (the same server, workers and clients for both sides).
+    http_workers: int = 2
+    http_threads: int = 4
+    http_clients: int = 8
+    http_carts: int = 200
+    http_requests: int = 400  # per client and timed run
+    http_repeat: int = 3
+    # W8: the admin stream page
+    admin_gets: int = 15
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -39,6 +48,10 @@ class Sizes:
             saves_per_worker=15,
             repeat=1,
             load_repeat=3,
+            http_carts=48,
+            http_requests=100,
+            http_repeat=1,
+            admin_gets=7,
         )
 
 

@@ -24,6 +24,7 @@ from tests.reliability.live import LiveServer, database_url, production_env
 
 from . import environment
 from .common import item_payload
+from .roundtrips import count_statements
 
 
 @contextmanager
@@ -166,6 +167,15 @@ def new_summaries(count: int) -> list[uuid.UUID]:
     rows = [CartSummary(uuid=uuid.uuid4(), items={}, version=1, opened_at=now, updated_at=now) for _ in range(count)]
     CartSummary.objects.bulk_create(rows)
     return [row.uuid for row in rows]
+
+
+def request_statements(token: str, path: str) -> dict[str, Any]:
+    """Count the statements of one add-item POST to `path`, sent in-process through bench/urls.py."""
+    from django.test import Client, override_settings
+
+    client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Token {token}")
+    with override_settings(ROOT_URLCONF="bench.urls"):
+        return count_statements(lambda: client.post(path, item_payload(0), content_type="application/json"))
 
 
 # W8: the admin stream page

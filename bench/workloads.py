@@ -430,6 +430,7 @@ class Bench:
         acknowledged = warmups[0].ok + sum(phase.ok for phase in api)
         backend = store.get_backend()
         appended = sum(backend.get_version(UUID(path.split("/")[3])) - 1 for path in cart_paths)
+        statements = {name: web.request_statements(token, paths[0]) for name, paths in sides.items()}
         self.row(
             "W7 HTTP add-item (gunicorn)",
             web.median_rate(api),
@@ -452,6 +453,8 @@ class Bench:
                 "statuses": dict(sum((phase.statuses for phase in every), Counter())),
                 "reconnects": sum(phase.reconnects for phase in every),
                 "events_appended": appended,
+                "api_statements_per_request": statements["api"],
+                "crud_statements_per_request": statements["crud"],
                 "server_log_tail": log if not all_ok else "",
             },
             conditions={"all_2xx": all_ok, "every_answer_appended": appended == acknowledged},

@@ -263,9 +263,10 @@ def run_inline(sender: object, events: list[StoredEvent], **kwargs: Any) -> None
             logger.error("%s; the projection is stopped until it catches up.", failure)
             checkpoint.status = Checkpoint.STOPPED
             checkpoint.error = str(failure)
+            checkpoint.save(update_fields=["status", "error", "updated_at"])
         else:
             checkpoint.position = max(checkpoint.position, events[-1].position)
-        checkpoint.save()
+            checkpoint.save(update_fields=["position", "updated_at"])
 
 
 def _first_checkpoint(projection: Projection, events: list[StoredEvent]) -> Checkpoint:

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR = BASE_DIR / "var" / "bench"
+# BENCH_VAR_DIR and BENCH_PG_DB keep two runs on one machine apart (each deletes its files and database).
+VAR = Path(os.environ.get("BENCH_VAR_DIR") or BASE_DIR / "var" / "bench")
 PG_HOST = os.environ.get("BENCH_PG_HOST", "127.0.0.1")
 PG_PORT = os.environ.get("BENCH_PG_PORT", "5432")
 PG_USER = os.environ.get("BENCH_PG_USER", "postgres")

@@ -1,4 +1,8 @@
-"""W1-W6 on one database: the project, the raw driver and the peer, side by side, in one process."""
+"""W1-W8 on one database, in one process.
+
+W1-W6: the project, the raw driver and the peer, side by side. W7: the HTTP API under gunicorn against
+a plain DRF endpoint on the same server. W8: the admin page of a long stream.
+"""
 
 from __future__ import annotations
 

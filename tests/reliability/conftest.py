@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, connections
 
 from eventstore import store
+from tests.conftest import empty_backend
 
 from .live import LiveServer, database_url, production_env
 
@@ -46,7 +47,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def committed_backend(transactional_db: None) -> Iterator[None]:
     """Let other processes see this test's writes (committed, not in a rolled-back transaction)."""
-    store.reset_backend()
+    empty_backend()
     yield
     store.reset_backend()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tests.conftest import requires_django_backend
-
 from .checks import (
     assert_acknowledged_writes_stored_once,
     assert_no_unacknowledged_writes,
@@ -16,7 +14,6 @@ PROCESSES = 4
 WRITES_EACH = 40
 
 
-@requires_django_backend
 def test_every_acknowledged_write_of_a_multi_process_load_is_stored_once(gunicorn_server, api_user, report_figures):
     _, token = api_user
     run = start_load(gunicorn_server.url, token, processes=PROCESSES, writes=WRITES_EACH)

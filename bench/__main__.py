@@ -1,6 +1,6 @@
 """Run the benchmark on SQLite and PostgreSQL, print the table and write bench/results/latest.json.
 
-    python -m bench                 # the issue's sizes, both databases (about 10 minutes)
+    python -m bench                 # the issue's sizes, both databases (about 15 minutes with W7, W8)
     python -m bench --quick         # smaller sizes, for a first look
     python -m bench --backends sqlite --only W1,W3
 

@@ -1,6 +1,9 @@
-"""Run the benchmark on SQLite and PostgreSQL, print the table and write bench/results/latest.json.
+"""Run the benchmark on each database, print the table and write bench/results/latest.json.
 
-    python -m bench                 # the issue's sizes, both databases (about 15 minutes with W7, W8)
+The databases: SQLite and PostgreSQL, and DynamoDB when AWS_ENDPOINT_URL_DYNAMODB is set.
+
+    python -m bench                 # the issue's sizes, every database (about 15 minutes with W7, W8)
+    AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000 python -m bench --backends dynamodb
     python -m bench --quick         # smaller sizes, for a first look
     python -m bench --backends sqlite --only W1,W3
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,7 +26,11 @@ from . import environment, report
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--backends", default=",".join(environment.BACKENDS))
+    parser.add_argument(
+        "--backends",
+        default=",".join(environment.default_backends()),
+        help=f"comma-separated, of {', '.join(environment.BACKENDS)}; dynamodb needs {environment.DYNAMODB_ENDPOINT}",
+    )
     parser.add_argument("--quick", action="store_true", help="smaller sizes (not the issue's)")
     parser.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,W3")
     parser.add_argument("--output", type=Path, default=report.RESULTS / "latest.json")
@@ -32,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(backends) - set(environment.BACKENDS)
     if unknown:
         parser.error(f"unknown backend(s) {', '.join(sorted(unknown))}; choose from {', '.join(environment.BACKENDS)}")
+    if "dynamodb" in backends and not os.environ.get(environment.DYNAMODB_ENDPOINT):
+        print(f"python -m bench: {environment.NO_DYNAMODB_ENDPOINT}", file=sys.stderr)
+        return 2
 
     rows = []
     failed = []

@@ -1,4 +1,9 @@
-"""Point Django at a fresh benchmark database of one kind and set it up."""
+"""Point Django at a fresh benchmark database of one kind and set it up.
+
+dynamodb: the event store on DynamoDB (EVENTSTORE_BACKEND=dynamodb) at AWS_ENDPOINT_URL_DYNAMODB, in
+tables of a fresh prefix (bench<pid>_) created here and deleted at the end; Django's own database
+(users, read models, checkpoints) is a fresh SQLite file, as for sqlite.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,29 @@ PG_HOST = os.environ.get("BENCH_PG_HOST", "127.0.0.1")
 PG_PORT = os.environ.get("BENCH_PG_PORT", "5432")
 PG_USER = os.environ.get("BENCH_PG_USER", "postgres")
 PG_DB = os.environ.get("BENCH_PG_DB", "bench")
-BACKENDS = ("sqlite", "postgresql")
+BACKENDS = ("sqlite", "postgresql", "dynamodb")
+DYNAMODB_ENDPOINT = "AWS_ENDPOINT_URL_DYNAMODB"
+NO_DYNAMODB_ENDPOINT = (
+    f"The dynamodb backend needs {DYNAMODB_ENDPOINT} (e.g. the URL `bin/dynamodb local` prints); it is not set."
+)
+
+
+def default_backends() -> list[str]:
+    """sqlite and postgresql, and dynamodb when an endpoint is configured."""
+    return ["sqlite", "postgresql"] + (["dynamodb"] if os.environ.get(DYNAMODB_ENDPOINT) else [])
+
+
+def dynamodb_environment() -> None:
+    """Check the endpoint is set; default boto3's credentials and region for a local endpoint."""
+    if not os.environ.get(DYNAMODB_ENDPOINT):
+        raise SystemExit(NO_DYNAMODB_ENDPOINT)
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
+        if not os.environ.get(name):
+            os.environ[name] = value
 
 
 def sqlite_path(name: str) -> Path:
@@ -38,7 +65,7 @@ def recreate_pg_database(dbname: str) -> None:
 
 
 def configure(backend: str) -> None:
-    """Set up Django on a fresh database of the given kind (sqlite or postgresql), migrated."""
+    """Set up Django on a fresh database of the given kind, migrated (and DynamoDB's tables created)."""
     if backend not in BACKENDS:
         raise SystemExit(f"Unknown backend {backend!r}; choose from {', '.join(BACKENDS)}.")
     # Production-like settings: DEBUG off (no query log), the project's own settings module.
@@ -46,7 +73,11 @@ def configure(backend: str) -> None:
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-production")
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     os.environ.pop("EVENTSTORE_BACKEND", None)
-    if backend == "sqlite":
+    if backend == "dynamodb":
+        dynamodb_environment()
+        os.environ["EVENTSTORE_BACKEND"] = "dynamodb"
+        os.environ["EVENTSTORE_DYNAMODB_TABLE_PREFIX"] = f"bench{os.getpid()}_"
+    if backend in ("sqlite", "dynamodb"):
         os.environ["DATABASE_URL"] = f"sqlite:///{sqlite_path('eventstore')}"
     else:
         recreate_pg_database(PG_DB)
@@ -57,3 +88,25 @@ def configure(backend: str) -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
+    if backend == "dynamodb":
+        from eventstore import store
+
+        # What `manage.py create_dynamodb_tables` does: create the prefix's tables, wait until active.
+        store.get_backend().create_tables()
+
+
+def teardown(backend: str) -> None:
+    """Delete what configure() made that outlives the process: DynamoDB's tables of this run's prefix."""
+    if backend != "dynamodb":
+        return
+    from eventstore import store
+
+    client = store.get_backend().client
+    prefix = os.environ["EVENTSTORE_DYNAMODB_TABLE_PREFIX"]
+    # Table names are listed in order: this run's come right after its prefix.
+    listed = client.list_tables(ExclusiveStartTableName=prefix, Limit=100)["TableNames"]
+    names = [name for name in listed if name.startswith(prefix)]
+    for name in names:
+        client.delete_table(TableName=name)
+    for name in names:
+        client.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})

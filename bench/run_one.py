@@ -21,13 +21,16 @@ def main(argv: list[str] | None = None) -> int:
     environment.configure(args.backend)
     from .workloads import Bench
 
-    sizes = Sizes.quick() if args.quick else Sizes()
+    sizes = Sizes.for_backend(args.backend, quick=args.quick)
     only = [name.strip().upper() for name in args.only.split(",") if name.strip()]
-    bench = Bench(args.backend, sizes, only)
     try:
-        rows = bench.run()
+        bench = Bench(args.backend, sizes, only)
+        try:
+            rows = bench.run()
+        finally:
+            bench.close()
     finally:
-        bench.close()
+        environment.teardown(args.backend)
     with open(args.json, "w") as out:
         json.dump([row.as_json() for row in rows], out)
     return 0

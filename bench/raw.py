@@ -1,15 +1,21 @@
-"""The limit: the raw driver (sqlite3 / psycopg 3) doing the event store's SQL work, no framework.
+"""The limit: the raw driver (sqlite3 / psycopg 3 / boto3) doing the event store's work, no framework.
 
 It writes to and reads from the same tables (same indexes, same column formats) as the Django
 backend. Per single-event save it does exactly: BEGIN; insert the stream head (first event) or
 UPDATE it from the expected version (checking the row count); INSERT the event; COMMIT. A batch is
 the same with the events inserted by one executemany. It takes no advisory lock: ordering
 positions by commit is a guarantee of the store, and its cost is part of what is measured.
+
+On DynamoDB (RawDynamoDB) it is the least work boto3 can do for the same per-stream guarantee, in its
+own table (AggregateUuid + Version): a save is one PutItem conditioned on attribute_not_exists(Version),
+a batch one TransactWriteItems. It keeps no global order, no stream head and no event-uuid guard,
+which the project's backend writes in every append: that is the price of its ordered read_all.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -196,10 +202,157 @@ class RawPostgres(RawStore):
         self.connection.commit()
 
 
-def open_raw(vendor: str) -> RawStore:
-    """Return a raw store on the database Django is configured with."""
+class RawDynamoDB:
+    """A plain boto3 client on its own events table: key AggregateUuid (S) + Version (N), on demand.
+
+    append: one PutItem conditioned on attribute_not_exists(Version) for a single event; for several,
+    TransactWriteItems of the events' conditioned Puts, at most as many items per call as the
+    project's backend sends (2 x 48 + 3). load: a consistent Query following LastEvaluatedKey;
+    read_all: a paginated Scan (no global order). Data and metadata are JSON strings, decoded on read.
+    """
+
+    #: Items per TransactWriteItems call: the most the project's backend sends (48 events -> 99 items).
+    items_per_call = 2 * 48 + 3
+
+    def __init__(self, table: str, *, create: bool = True) -> None:
+        import boto3
+
+        self.table = table
+        self.client = boto3.client("dynamodb")
+        self.owner = create
+        if create:
+            self.client.create_table(
+                TableName=table,
+                KeySchema=[
+                    {"AttributeName": "AggregateUuid", "KeyType": "HASH"},
+                    {"AttributeName": "Version", "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": "AggregateUuid", "AttributeType": "S"},
+                    {"AttributeName": "Version", "AttributeType": "N"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            self.client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1})
+
+    def item(self, aggregate_uuid: str, version: int, payload: dict[str, Any], now: str) -> dict[str, Any]:
+        data = {"shopping_cart_uuid": aggregate_uuid} if version == 1 else payload
+        return {
+            "AggregateUuid": {"S": aggregate_uuid},
+            "Version": {"N": str(version)},
+            "EventUuid": {"S": str(uuid.uuid4())},
+            "AggregateType": {"S": "ShoppingCart"},
+            "Name": {"S": "CartOpened" if version == 1 else "ItemAdded"},
+            "SchemaVersion": {"N": "1" if version == 1 else "2"},
+            "Data": {"S": json.dumps(data)},
+            "Metadata": {"S": json.dumps({})},
+            "RecordedAt": {"S": now},
+        }
+
+    def append(self, aggregate_uuid: uuid.UUID, expected_version: int, payloads: list[dict[str, Any]]) -> None:
+        """Write the events at versions expected_version + 1...; fail if any of them exists already."""
+        now = datetime.now(UTC).isoformat()
+        agg = str(aggregate_uuid)
+        items = [
+            self.item(agg, version, payload, now)
+            for version, payload in enumerate(payloads, start=expected_version + 1)
+        ]
+        condition = "attribute_not_exists(Version)"
+        if len(items) == 1:
+            self.client.put_item(TableName=self.table, Item=items[0], ConditionExpression=condition)
+            return
+        for start in range(0, len(items), self.items_per_call):
+            chunk = items[start : start + self.items_per_call]
+            self.client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": condition}} for item in chunk
+                ]
+            )
+
+    def load(self, aggregate_uuid: uuid.UUID) -> list[tuple[Any, ...]]:
+        """Return a stream's events in version order, data and metadata JSON-decoded."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "AggregateUuid = :u",
+            "ExpressionAttributeValues": {":u": {"S": str(aggregate_uuid)}},
+            "ConsistentRead": True,
+        }
+        rows: list[tuple[Any, ...]] = []
+        while True:
+            page = self.client.query(**kwargs)
+            rows.extend(decode(item) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return rows
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def read_all(self, batch_size: int = 1000) -> Iterator[tuple[Any, ...]]:
+        """Yield every event of the table, page by page (a Scan: no global order)."""
+        kwargs: dict[str, Any] = {"TableName": self.table, "Limit": batch_size}
+        while True:
+            page = self.client.scan(**kwargs)
+            for item in page["Items"]:
+                yield decode(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def update(self, aggregate_uuid: uuid.UUID, payload: dict[str, Any], attempts: int = 1000) -> int:
+        """Read the stream's last version (consistent), put the next; retry on a lost race. Return attempts."""
+        for attempt in range(1, attempts + 1):
+            last = self.client.query(
+                TableName=self.table,
+                KeyConditionExpression="AggregateUuid = :u",
+                ExpressionAttributeValues={":u": {"S": str(aggregate_uuid)}},
+                ConsistentRead=True,
+                ScanIndexForward=False,
+                Limit=1,
+                ProjectionExpression="Version",
+            )["Items"]
+            version = int(last[0]["Version"]["N"]) if last else 0
+            try:
+                self.append(aggregate_uuid, version, [payload])
+            except self.client.exceptions.ConditionalCheckFailedException:
+                continue
+            return attempt
+        raise RuntimeError(f"raw update of {aggregate_uuid} lost {attempts} races")
+
+    def versions(self, aggregate_uuid: uuid.UUID) -> list[int]:
+        return [row[4] for row in self.load(aggregate_uuid)]
+
+    def close(self) -> None:
+        if self.owner:
+            self.client.delete_table(TableName=self.table)
+            self.client.get_waiter("table_not_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1})
+        self.client.close()
+
+
+def decode(item: dict[str, Any]) -> tuple[Any, ...]:
+    """Return an event item as a row like the SQL ones (no position: the table has none)."""
+    return (
+        None,
+        item["EventUuid"]["S"],
+        item["AggregateUuid"]["S"],
+        item["AggregateType"]["S"],
+        int(item["Version"]["N"]),
+        item["Name"]["S"],
+        int(item["SchemaVersion"]["N"]),
+        json.loads(item["Data"]["S"]),
+        json.loads(item["Metadata"]["S"]),
+        item["RecordedAt"]["S"],
+    )
+
+
+def raw_dynamodb_table() -> str:
+    """The raw baseline's table: next to the project's tables, under the same per-run prefix."""
+    return f"{os.environ['EVENTSTORE_DYNAMODB_TABLE_PREFIX']}raw_events"
+
+
+def open_raw(vendor: str) -> RawStore | RawDynamoDB:
+    """Return a raw store on the database Django is configured with (DynamoDB: a table of its own)."""
     from django.conf import settings
 
+    if vendor == "dynamodb":
+        return RawDynamoDB(raw_dynamodb_table())
     database = settings.DATABASES["default"]
     if vendor == "sqlite":
         return RawSQLite(str(database["NAME"]))

@@ -54,6 +54,53 @@ class Sizes:
             admin_gets=7,
         )
 
+    @classmethod
+    def for_backend(cls, backend: str, *, quick: bool = False) -> Sizes:
+        """Return the sizes for one backend: DynamoDB's are smaller (see `dynamodb`)."""
+        if backend == "dynamodb":
+            return cls.dynamodb(quick=quick)
+        return cls.quick() if quick else cls()
+
+    @classmethod
+    def dynamodb(cls, *, quick: bool = False) -> Sizes:
+        """Sizes that DynamoDB Local on a 2-core machine runs in about five minutes.
+
+        Every DynamoDB call is an HTTP round trip to a Java process, and the backend moves one log head
+        item per append: a fifth of the carts, and batches of 48 events, the backend's
+        max_events_per_append (the raw baseline writes the same 48 per call).
+        """
+        if quick:
+            return cls(
+                carts=20,
+                saves_per_cart=5,
+                batches=5,
+                batch_events=48,
+                long_stream=2_000,
+                longer_stream=5_000,
+                saves_per_worker=5,
+                repeat=1,
+                load_repeat=2,
+                http_carts=16,
+                http_requests=20,
+                http_repeat=1,
+                admin_gets=3,
+            )
+        return cls(
+            carts=100,
+            saves_per_cart=10,
+            batches=20,
+            batch_events=48,
+            long_stream=10_000,
+            longer_stream=20_000,
+            saves_per_worker=25,
+            repeat=3,
+            load_repeat=3,
+            http_carts=48,
+            http_requests=100,
+            http_repeat=2,
+            admin_gets=7,
+        )
+
 
 def item_name(n: int) -> str:
     """Return the n-th item name: with its quantity the payload is about 60 bytes of JSON."""

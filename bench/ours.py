@@ -43,7 +43,9 @@ def batch_appends(batches: int, events: int) -> None:
 
 
 def write_stream(events: int, *, snapshot_at: int | None = None, chunk: int = 1000) -> uuid.UUID:
-    """Write a cart of `events` events in saves of `chunk`; snapshot it at version `snapshot_at`."""
+    """Write a cart of `events` events in saves of `chunk` (at most the backend's limit per append);
+    snapshot it at version `snapshot_at`."""
+    chunk = max_per_append(chunk)
     cart = ShoppingCart.open()
     for n in range(1, events):
         cart.add_item(item_name(n))
@@ -54,6 +56,11 @@ def write_stream(events: int, *, snapshot_at: int | None = None, chunk: int = 10
     if cart.changes:
         plain.save(cart)
     return cart.uuid
+
+
+def max_per_append(events: int) -> int:
+    """Return `events`, or fewer if the backend takes fewer per append (DynamoDB: 48)."""
+    return min(events, store.get_backend().max_events_per_append or events)
 
 
 def load(cart_uuid: uuid.UUID) -> ShoppingCart:

@@ -1,5 +1,6 @@
-"""A contention worker process (W5), started with "spawn": it sets Django up from the environment
-the parent left (the same database), so no lock or connection crosses a fork."""
+"""A contention worker process (W5: ours, the peer's or on DynamoDB boto3's), started with "spawn": it
+sets Django up from the environment the parent left (the same database), so no lock or connection
+crosses a fork."""
 
 from __future__ import annotations
 
@@ -22,6 +23,14 @@ def contend(kind: str, vendor: str, cart_id: uuid.UUID, saves: int, barrier: Any
 
             def update(n: int) -> int:
                 return ours_update(cart_id, n)
+        elif kind == "raw":  # DynamoDB's baseline: boto3 on the raw table the parent created
+            from .common import item_payload
+            from .raw import RawDynamoDB, raw_dynamodb_table
+
+            raw = RawDynamoDB(raw_dynamodb_table(), create=False)
+
+            def update(n: int) -> int:
+                return raw.update(cart_id, item_payload(n))
         else:
             from .peer import Peer
 

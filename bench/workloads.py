@@ -2,6 +2,10 @@
 
 W1-W6: the project, the raw driver and the peer, side by side. W7: the HTTP API under gunicorn against
 a plain DRF endpoint on the same server. W8: the admin page of a long stream.
+
+On DynamoDB the raw side is boto3 on a table of its own (bench/raw.py RawDynamoDB), the peer has no
+DynamoDB persistence (its column stays empty), W5's baseline is boto3's read-then-conditional-put, and
+the sizes are DynamoDB's (bench/common.py Sizes.dynamodb), recorded in each row's extra.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from eventstore import store
 from . import ours, web
 from .common import Sizes, item_name, item_payload, median_time, progress
 from .peer import Peer
-from .raw import RawStore, open_raw
+from .raw import RawDynamoDB, RawStore, open_raw
 from .roundtrips import count_statements
 
 
@@ -66,7 +70,7 @@ class Row:
         if self.target_value is not None:
             met = self.figure > self.target_value if self.better == "higher" else self.figure < self.target_value
         elif self.target_ratio is None:
-            return None
+            return None if all(self.conditions.values()) else False  # information, unless a check failed
         else:
             met = self.ratio >= self.target_ratio if self.better == "higher" else self.ratio <= self.target_ratio
         return met and all(self.conditions.values())
@@ -98,13 +102,30 @@ class Bench:
         self.vendor = vendor
         self.sizes = sizes
         self.only = set(only or ())
-        self.raw: RawStore = open_raw(vendor)
-        self.peer = Peer(vendor, fresh=True)
+        self.raw: RawStore | RawDynamoDB = open_raw(vendor)
+        #: The peer (eventsourcing) has no DynamoDB persistence.
+        self.peer: Peer | None = None if vendor == "dynamodb" else Peer(vendor, fresh=True)
         self.rows: list[Row] = []
 
     def close(self) -> None:
         self.raw.close()
-        self.peer.close()
+        if self.peer is not None:
+            self.peer.close()
+
+    @property
+    def dynamodb(self) -> bool:
+        return self.vendor == "dynamodb"
+
+    def with_peer(self, runs: dict[str, Callable[[], object]], peer: Callable[[Peer], object]) -> dict[str, Any]:
+        """Return the runs, with the peer's added when there is a peer."""
+        if self.peer is not None:
+            runs["peer"] = lambda p=self.peer: peer(p)
+        return runs
+
+    def peer_figure(self, times: dict[str, float], work: float, *, rate: bool = True) -> float | None:
+        if "peer" not in times:
+            return None
+        return work / times["peer"] if rate else times["peer"] * 1000
 
     def wanted(self, workload: str) -> bool:
         return not self.only or workload in self.only
@@ -153,11 +174,10 @@ class Bench:
                     self.raw.append(cart_uuid, version, [item_payload(version)])
 
         times = interleaved(
-            {
-                "ours": lambda: ours.single_saves(s.carts, s.saves_per_cart),
-                "raw": raw_saves,
-                "peer": lambda: self.peer.single_saves(s.carts, s.saves_per_cart),
-            },
+            self.with_peer(
+                {"ours": lambda: ours.single_saves(s.carts, s.saves_per_cart), "raw": raw_saves},
+                lambda peer: peer.single_saves(s.carts, s.saves_per_cart),
+            ),
             s.repeat,
         )
         cart = carts.save(ours.ShoppingCart.open())
@@ -168,11 +188,16 @@ class Bench:
             events / times["ours"],
             "events/s",
             events / times["raw"],
-            self.raw_name,
+            self.raw_name + (" PutItem" if self.dynamodb else ""),
             "higher",
             0.85,
-            peer=events / times["peer"],
-            extra={"events": events, "statements_per_save": statements},
+            peer=self.peer_figure(times, events),
+            extra={
+                "events": events,
+                "carts": s.carts,
+                "saves_per_cart": s.saves_per_cart,
+                "statements_per_save": statements,
+            },
         )
 
     def w1_with_read_model(self) -> None:
@@ -189,10 +214,15 @@ class Bench:
             events / seconds,
             "events/s",
             raw.baseline,
-            self.raw_name,
+            raw.baseline_name,
             "higher",
             None,
-            extra={"events": events, "statements_per_save": statements},
+            extra={
+                "events": events,
+                "carts": s.carts,
+                "saves_per_cart": s.saves_per_cart,
+                "statements_per_save": statements,
+            },
         )
 
     def rows_named(self, workload: str) -> Row:
@@ -207,24 +237,35 @@ class Bench:
                 self.raw.append(uuid.uuid4(), 0, [item_payload(n) for n in range(s.batch_events)])
 
         times = interleaved(
-            {
-                "ours": lambda: ours.batch_appends(s.batches, s.batch_events),
-                "raw": raw_batches,
-                "peer": lambda: self.peer.batch_appends(s.batches, s.batch_events),
-            },
+            self.with_peer(
+                {"ours": lambda: ours.batch_appends(s.batches, s.batch_events), "raw": raw_batches},
+                lambda peer: peer.batch_appends(s.batches, s.batch_events),
+            ),
             s.repeat,
         )
         statements = count_statements(lambda: ours.batch_appends(1, s.batch_events))
+        batching = {}
+        if self.dynamodb:
+            batching["batch_note"] = (
+                f"{s.batch_events} events per save on both sides: the backend's max_events_per_append is "
+                f"{store.get_backend().max_events_per_append}"
+            )
         self.row(
             "W2 batch appends",
             events / times["ours"],
             "events/s",
             events / times["raw"],
-            self.raw_name + " executemany",
+            self.raw_name + (" TransactWriteItems" if self.dynamodb else " executemany"),
             "higher",
             0.7,
-            peer=events / times["peer"],
-            extra={"events": events, "events_per_save": s.batch_events, "statements_per_save": statements},
+            peer=self.peer_figure(times, events),
+            extra={
+                "events": events,
+                "batches": s.batches,
+                "events_per_save": s.batch_events,
+                "statements_per_save": statements,
+                **batching,
+            },
         )
 
     # W3, W4: loads
@@ -232,13 +273,14 @@ class Bench:
     def w3_load(self) -> None:
         s = self.sizes
         ours_uuid = ours.write_stream(s.long_stream)
-        peer_id = self.peer.write_stream(s.long_stream)
+        # The SQL baselines read the project's own rows; boto3 reads the same stream from its own table.
+        raw_uuid = self.raw_stream(s.long_stream) if self.dynamodb else ours_uuid
+        peer_id = self.peer.write_stream(s.long_stream) if self.peer else None
         times = interleaved(
-            {
-                "ours": lambda: ours.load(ours_uuid),
-                "raw": lambda: self.raw.load(ours_uuid),
-                "peer": lambda: self.peer.load(peer_id),
-            },
+            self.with_peer(
+                {"ours": lambda: ours.load(ours_uuid), "raw": lambda: self.raw.load(raw_uuid)},
+                lambda peer: peer.load(peer_id),
+            ),
             s.load_repeat,
         )
         assert ours.load(ours_uuid).version == s.long_stream
@@ -248,11 +290,11 @@ class Bench:
             times["ours"] * 1000,
             "ms",
             times["raw"] * 1000,
-            self.raw_name + " SELECT+json",
+            self.raw_name + (" Query+json" if self.dynamodb else " SELECT+json"),
             "lower",
             1.3,
-            peer=times["peer"] * 1000,
-            extra={"statements_per_load": statements},
+            peer=self.peer_figure(times, 0, rate=False),
+            extra={"events": s.long_stream, "statements_per_load": statements},
         )
 
     def w4_snapshot_load(self) -> None:
@@ -261,9 +303,11 @@ class Bench:
         short_time = median_time(lambda: ours.load(short), s.load_repeat * 3)
         for length in (s.long_stream, s.longer_stream):
             ours_uuid = ours.write_stream(length, snapshot_at=length - s.snapshot_gap)
-            peer_id = self.peer.write_stream(length, snapshot_at=length - s.snapshot_gap)
+            peer_id = self.peer.write_stream(length, snapshot_at=length - s.snapshot_gap) if self.peer else None
             times = interleaved(
-                {"ours": lambda u=ours_uuid: ours.load(u), "peer": lambda p=peer_id: self.peer.load_snapshotted(p)},
+                self.with_peer(
+                    {"ours": lambda u=ours_uuid: ours.load(u)}, lambda peer, p=peer_id: peer.load_snapshotted(p)
+                ),
                 s.load_repeat * 3,
             )
             assert ours.load(ours_uuid).version == length
@@ -276,8 +320,13 @@ class Bench:
                 f"load of {s.short_stream} events",
                 "lower",
                 2.0,
-                peer=times["peer"] * 1000,
-                extra={"snapshot_at": length - s.snapshot_gap, "statements_per_load": statements},
+                peer=self.peer_figure(times, 0, rate=False),
+                extra={
+                    "events": length,
+                    "snapshot_at": length - s.snapshot_gap,
+                    "short_stream": s.short_stream,
+                    "statements_per_load": statements,
+                },
             )
 
     # W5: contention
@@ -285,6 +334,10 @@ class Bench:
     def w5_contention(self) -> None:
         s = self.sizes
         saves = s.workers * s.saves_per_worker
+        if self.dynamodb:
+            self.w5_contention_dynamodb()
+            return
+        assert self.peer is not None
         for mode in ("threads", "processes"):
             cart = carts.save(ours.ShoppingCart.open())
             peer_cart = new_peer_cart(self.peer)
@@ -326,33 +379,87 @@ class Bench:
                 conditions={"contiguous": contiguous},
             )
 
+    def w5_contention_dynamodb(self) -> None:
+        """W5 on DynamoDB: the baseline is boto3 reading the last version and putting the next, retrying."""
+        s = self.sizes
+        raw = self.raw
+        assert isinstance(raw, RawDynamoDB)
+        saves = s.workers * s.saves_per_worker
+        for mode in ("threads", "processes"):
+            cart = carts.save(ours.ShoppingCart.open())
+            raw_uuid = self.raw_stream(1)
+            if mode == "threads":
+                elapsed, attempts = contend(
+                    mode, s.workers, lambda i, n, u=cart.uuid: ours_update(u, n), s.saves_per_worker
+                )
+                raw_elapsed, raw_attempts = contend(
+                    mode, s.workers, lambda i, n, u=raw_uuid: raw.update(u, item_payload(n)), s.saves_per_worker
+                )
+            else:
+                elapsed, attempts = _contend_processes("ours", self.vendor, cart.uuid, s.workers, s.saves_per_worker)
+                raw_elapsed, raw_attempts = _contend_processes(
+                    "raw", self.vendor, raw_uuid, s.workers, s.saves_per_worker
+                )
+            versions, head = ours.stream_versions(cart.uuid)
+            contiguous = versions == list(range(1, saves + 2)) and head == saves + 1
+            self.row(
+                f"W5 contention {s.workers} {mode}",
+                saves / elapsed,
+                "saves/s",
+                saves / raw_elapsed,
+                "boto3 Query+conditional PutItem",
+                "higher",
+                None,  # the issue's target is against the peer, which has no DynamoDB persistence
+                extra={
+                    "saves": saves,
+                    "workers": s.workers,
+                    "saves_per_worker": s.saves_per_worker,
+                    "conflicts": attempts - saves,
+                    "raw_conflicts": raw_attempts - saves,
+                    "contiguous": contiguous,
+                    "raw_contiguous": raw.versions(raw_uuid) == list(range(1, saves + 2)),
+                },
+                conditions={"contiguous": contiguous},
+            )
+
+    def raw_stream(self, events: int) -> uuid.UUID:
+        """Write a cart stream of `events` events to the raw DynamoDB table, 48 per call; return its uuid."""
+        stream = uuid.uuid4()
+        chunk = ours.max_per_append(1000)
+        for start in range(0, events, chunk):
+            count = min(chunk, events - start)
+            self.raw.append(stream, start, [item_payload(start + n) for n in range(count)])
+        return stream
+
     # W6: replay
 
     def w6_replay(self) -> None:
         s = self.sizes
         total = sum(1 for _ in ours.read_all())
+        # The SQL baselines read the project's rows; boto3 reads its own table, which holds fewer.
+        raw_total = sum(1 for _ in self.raw.read_all())
         times = interleaved(
-            {
-                "ours": lambda: consume(ours.read_all()),
-                "raw": lambda: consume(self.raw.read_all()),
-                "peer": lambda: consume(self.peer.read_all()),
-            },
+            self.with_peer(
+                {"ours": lambda: consume(ours.read_all()), "raw": lambda: consume(self.raw.read_all())},
+                lambda peer: consume(peer.read_all()),
+            ),
             s.repeat,
         )
-        peer_total = sum(1 for _ in self.peer.read_all())
+        peer_total = sum(1 for _ in self.peer.read_all()) if self.peer else 0
         peak_quarter, peak_full = peaks(lambda sample: consume(ours.read_all(), sample=sample, every=total // 4))
         flat = peak_full <= 1.25 * peak_quarter
         self.row(
             "W6 replay read_all",
             total / times["ours"],
             "events/s",
-            total / times["raw"],
-            self.raw_name + " server-side cursor",
+            raw_total / times["raw"],
+            self.raw_name + (" Scan+json" if self.dynamodb else " server-side cursor"),
             "higher",
             0.7,
-            peer=peer_total / times["peer"],
+            peer=self.peer_figure(times, peer_total),
             extra={
                 "events": total,
+                "raw_events": raw_total,
                 "peak_kib_first_quarter": round(peak_quarter / 1024),
                 "peak_kib_all": round(peak_full / 1024),
                 "memory_flat": flat,
@@ -501,11 +608,13 @@ class Bench:
 
     @property
     def raw_name(self) -> str:
-        return "sqlite3" if self.vendor == "sqlite" else "psycopg"
+        return {"sqlite": "sqlite3", "postgresql": "psycopg", "dynamodb": "boto3"}[self.vendor]
 
 
 def write_cart(events: int, chunk: int = 50) -> UUID:
-    """Write a cart of `events` events through the carts repository (snapshots every 100), `chunk` per save."""
+    """Write a cart of `events` events through the carts repository (snapshots every 100), `chunk` per save
+    (at most the backend's limit per append)."""
+    chunk = ours.max_per_append(chunk)
     cart = carts.save(ours.ShoppingCart.open())
     for n in range(1, events):
         cart.add_item(item_name(n))

@@ -6,7 +6,7 @@ run:  ## set up, migrate, load demo data, create the demo admin and serve on 127
 test:  ## set up and run lint plus the whole suite on every database this machine offers
 	bin/test
 
-bench:  ## set up, then benchmark W1-W6 on SQLite and PostgreSQL against the raw driver and eventsourcing (about 10 minutes)
+bench:  ## set up, then benchmark W1-W8 on SQLite and PostgreSQL, and on DynamoDB when AWS_ENDPOINT_URL_DYNAMODB is set, against the raw driver and eventsourcing (about 15 minutes, 22 with DynamoDB Local)
 	bin/setup && .venv/bin/pip install --quiet -r requirements-bench.txt && .venv/bin/python -m bench $(BENCH_ARGS)
 
 lint:

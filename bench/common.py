@@ -63,7 +63,7 @@ class Sizes:
 
     @classmethod
     def dynamodb(cls, *, quick: bool = False) -> Sizes:
-        """Sizes that DynamoDB Local on a 2-core machine runs in about five minutes.
+        """Sizes that DynamoDB Local on a 2-core machine runs in about seven minutes (W4, W6 and W7 take most).
 
         Every DynamoDB call is an HTTP round trip to a Java process, and the backend moves one log head
         item per append: a fifth of the carts, and batches of 48 events, the backend's
@@ -86,17 +86,17 @@ class Sizes:
                 admin_gets=3,
             )
         return cls(
-            carts=100,
+            carts=50,
             saves_per_cart=10,
             batches=20,
             batch_events=48,
             long_stream=10_000,
-            longer_stream=20_000,
+            longer_stream=15_000,
             saves_per_worker=25,
             repeat=3,
             load_repeat=3,
             http_carts=48,
-            http_requests=100,
+            http_requests=60,
             http_repeat=2,
             admin_gets=7,
         )

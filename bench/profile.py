@@ -1,12 +1,14 @@
 """Profile one workload's project side with pyinstrument and count its statements.
 
 python -m bench.profile --backend postgresql W1      # prints the profile and the statements
+python -m bench.profile --backend sqlite W1 --read-model   # with the inline cart read model, as the API runs
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import nullcontext
 
 from . import environment
 
@@ -16,6 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", required=True, choices=environment.BACKENDS)
     parser.add_argument("workload", choices=["W1", "W2", "W3", "W4", "W6"])
     parser.add_argument("--html", help="also write the profile as HTML to this file")
+    parser.add_argument(
+        "--read-model",
+        action="store_true",
+        help="keep the inline cart read model on (the W1-W6 rows are measured without it, as the baselines keep none)",
+    )
     args = parser.parse_args(argv)
 
     environment.configure(args.backend)
@@ -47,11 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         ours.write_stream(50_000)
         operation = run = lambda: consume(ours.read_all())
 
-    run()  # warm up
-    statements = count_statements(operation)
-    profiler = Profiler(interval=0.0005)
-    with profiler:
-        run()
+    with nullcontext() if args.read_model else ours.inline_projections_off():
+        run()  # warm up
+        statements = count_statements(operation)
+        profiler = Profiler(interval=0.0005)
+        with profiler:
+            run()
     print(profiler.output_text(unicode=True, color=False, show_all=False))
     print(f"statements per operation ({statements['count']}): {', '.join(statements['statements'][:20])}")
     if args.html:

@@ -18,7 +18,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, connections
+from django.db import connection
 
 from tests.reliability.live import LiveServer, database_url, production_env
 
@@ -42,14 +42,8 @@ def gunicorn(workers: int, threads: int, log_name: str) -> Iterator[LiveServer]:
         DJANGO_SETTINGS_MODULE="bench.settings",
         GUNICORN_CMD_ARGS=f"--worker-class=gthread --threads={threads} --keep-alive=30",
     )
-    server = LiveServer(env=env, log_path=log_path, workers=workers)
-    # The server's processes must not inherit an open connection (SQLite lock, PostgreSQL session).
-    connections.close_all()
-    server.start()
-    try:
+    with LiveServer(env=env, log_path=log_path, workers=workers).running() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def api_token(username: str = "bench") -> str:

@@ -68,13 +68,10 @@ def gunicorn_server(committed_backend: None, tmp_path: Path) -> Iterator[LiveSer
     server = LiveServer(
         env=production_env(DATABASE_URL=database_url(connection.settings_dict)), log_path=tmp_path / "gunicorn.log"
     )
-    # The server's processes must not inherit an open connection (SQLite lock, PostgreSQL session).
-    connections.close_all()
-    server.start()
     try:
-        yield server
+        with server.running():
+            yield server
     finally:
-        server.stop()
         connections.close_all()
         # Shown by pytest only when the test failed: what the server said.
         print(f"--- gunicorn log ({server.log_path}) ---\n{server.log_tail(200)}")

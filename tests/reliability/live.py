@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,19 @@ class LiveServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[LiveServer]:
+        """Serve for the duration of the block, then stop."""
+        from django.db import connections
+
+        # The server's processes must not inherit an open connection (SQLite lock, PostgreSQL session).
+        connections.close_all()
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
 
     def start(self, timeout: float = 60.0) -> None:
         """Start gunicorn and wait until it answers the admin login page."""

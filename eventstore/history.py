@@ -89,6 +89,51 @@ def diff_flat(before: Mapping[Path, Any], after: Mapping[Path, Any]) -> list[Cha
     return changes
 
 
+_MISSING = object()
+_CONTAINERS = (dict, list)
+
+
+def detached(state: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of a JSON-ready state that shares no dict or list with it, so that comparing it
+    with the aggregate's next state works even when get_state() hands out its own containers."""
+    return {key: _detached(value) if isinstance(value, _CONTAINERS) else value for key, value in state.items()}
+
+
+def _detached(value: Any) -> Any:
+    if isinstance(value, dict):
+        return detached(value)
+    return [_detached(item) if isinstance(item, _CONTAINERS) else item for item in value]
+
+
+def changed_leaves(
+    before: Mapping[str, Any], after: Mapping[str, Any], prefix: Path = ()
+) -> Iterator[tuple[Path, bool]]:
+    """Yield (path, present) for every leaf that differs between two nested states, as diff_flat of
+    their flattened forms would (present is False for a removed leaf), descending only into the
+    parts that differ: blame runs this once per replayed event, and most of a state stays the same."""
+    try:
+        # C-speed set difference when the values are hashable (the usual leaves: str, int, ...).
+        keys = {key for key, _ in after.items() ^ before.items()}
+    except TypeError:
+        keys = {key for key in after.keys() | before.keys() if before.get(key, _MISSING) != after.get(key, _MISSING)}
+    for key in keys:
+        path = (*prefix, str(key))
+        old, new = before.get(key, _MISSING), after.get(key, _MISSING)
+        old_nested = isinstance(old, dict) and bool(old)
+        new_nested = isinstance(new, dict) and bool(new)
+        if old_nested and new_nested:
+            yield from changed_leaves(old, new, path)
+            continue
+        if old_nested:
+            yield from ((leaf, False) for leaf in flatten(old, path))
+        elif old is not _MISSING and (new is _MISSING or new_nested):
+            yield path, False  # a leaf gone, or become a mapping
+        if new_nested:
+            yield from ((leaf, True) for leaf in flatten(new, path))
+        elif new is not _MISSING:
+            yield path, True
+
+
 def diff_states(before: Mapping[Path, Any], after: Mapping[Path, Any]) -> list[Change]:
     """Return the changes people care about: without an empty container filling up or emptying.
 
@@ -174,25 +219,26 @@ def state_at(
     aggregate, previous = _starting_point(repository, backend, aggregate_uuid, version, blame_window)
     replayed_from = aggregate.version
     blame: dict[Path, StoredEvent] = {}
-    before: FlatState = previous
+    before, previous = previous, previous
     event: StoredEvent | None = None
     for stored in backend.read_stream(aggregate_uuid, from_version=replayed_from + 1, to_version=version):
         _apply(repository, aggregate, stored)
-        current = flatten(aggregate.get_state())
-        for change in diff_flat(previous, current):
-            if change.kind == "removed":
-                blame.pop(change.path, None)
+        current = detached(aggregate.get_state())
+        for path, present in changed_leaves(previous, current):
+            if present:
+                blame[path] = stored
             else:
-                blame[change.path] = stored
+                blame.pop(path, None)
         before, previous, event = previous, current, stored
     if event is None or aggregate.version < version:
         raise VersionNotFound(aggregate_uuid, version, aggregate.version)
+    flat_before, flat_now = flatten(before), flatten(previous)
     return VersionState(
         aggregate=aggregate,
         event=event,
         state=aggregate.get_state(),
-        parts=[StatePart(path, value, blame.get(path)) for path, value in previous.items()],
-        changes=diff_states(before, previous),
+        parts=[StatePart(path, value, blame.get(path)) for path, value in flat_now.items()],
+        changes=diff_states(flat_before, flat_now),
         replayed_from=replayed_from,
         replayed=version - replayed_from,
     )
@@ -204,12 +250,12 @@ def _starting_point(
     aggregate_uuid: UUID,
     version: int,
     blame_window: int | None,
-) -> tuple[Aggregate, FlatState]:
+) -> tuple[Aggregate, dict[str, Any]]:
     if blame_window is not None and version - blame_window >= 1:
         snapshot = backend.get_snapshot(aggregate_uuid, max_version=version - blame_window)
         if snapshot is not None and is_usable(snapshot, repository.aggregate_class):
             aggregate = restore(snapshot, repository.aggregate_class)
-            return aggregate, flatten(aggregate.get_state())
+            return aggregate, detached(aggregate.get_state())
     # Before its first event an aggregate has no state at all, whatever its constructor sets.
     return repository.aggregate_class(aggregate_uuid), {}
 

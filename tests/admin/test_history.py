@@ -5,13 +5,52 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from carts.domain import ShoppingCart
 from eventstore.backends.base import NewEvent
 from eventstore.exceptions import UnknownEventError, VersionNotFound
-from eventstore.history import Change, StreamHistory, diff_states, flatten, format_value, path_label, state_at
+from eventstore.history import (
+    Change,
+    StreamHistory,
+    changed_leaves,
+    detached,
+    diff_flat,
+    diff_states,
+    flatten,
+    format_value,
+    path_label,
+    state_at,
+)
 from eventstore.repository import Repository
 from tests.factories import CartFactory
+
+# JSON-ready states over a few keys, so that two draws share parts: leaves, lists, nested and empty mappings.
+keys = st.sampled_from(["a", "b", "c", "items"])
+leaves = st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(["x", "y"])
+values = st.recursive(
+    leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3), max_leaves=8
+)
+states = st.dictionaries(keys, values, max_size=4)
+
+
+@given(states, states)
+def test_changed_leaves_finds_what_diffing_the_flattened_states_finds(before, after):
+    expected = {(change.path, change.kind != "removed") for change in diff_flat(flatten(before), flatten(after))}
+
+    assert set(changed_leaves(before, after)) == expected
+
+
+def test_a_detached_state_shares_no_container_with_the_aggregate_state():
+    items = {"apple": 1}
+    state = {"items": items, "tags": [["x"]], "status": "open"}
+
+    copy = detached(state)
+    items["pear"] = 2
+    state["tags"][0].append("y")
+
+    assert copy == {"items": {"apple": 1}, "tags": [["x"]], "status": "open"}
 
 
 @pytest.fixture

@@ -167,7 +167,8 @@ class StreamAdmin(admin.ModelAdmin):
         history = StreamHistory(backend, aggregate_uuid, stream.version)
         paginator = Paginator(history, self.history_per_page)
         page = paginator.get_page(request.GET.get("page") or history.page_of(version, self.history_per_page))
-        snapshots = backend.list_snapshots(aggregate_uuid)
+        # One more than shown tells whether there are older ones without reading every snapshot's state.
+        snapshots = backend.list_snapshots(aggregate_uuid, limit=self.snapshots_shown + 1)
         events_in_admin = isinstance(backend, DjangoBackend)
         context = {
             **self.admin_site.each_context(request),
@@ -183,7 +184,7 @@ class StreamAdmin(admin.ModelAdmin):
             "history_page": page,
             "history_page_range": paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
             "snapshots": snapshots[: self.snapshots_shown],
-            "snapshot_count": len(snapshots),
+            "more_snapshots": len(snapshots) > self.snapshots_shown,
             "can_snapshot": repository is not None and not stream.closed and self.has_snapshot_permission(request),
             "stream_url": stream_url(aggregate_uuid),
             "events_url": _changelist_url("eventrecord", aggregate_uuid) if events_in_admin else None,

@@ -162,8 +162,8 @@ class EventStoreBackend(abc.ABC):
         """Return the latest snapshot at or below `max_version` (any version when None)."""
 
     @abc.abstractmethod
-    def list_snapshots(self, aggregate_uuid: UUID) -> list[SnapshotRecord]:
-        """Return the stream's snapshots, newest first."""
+    def list_snapshots(self, aggregate_uuid: UUID, *, limit: int | None = None) -> list[SnapshotRecord]:
+        """Return the stream's snapshots, newest first (the `limit` newest when given)."""
 
     def close(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
         """Release connections the backend holds (nothing by default)."""

@@ -225,10 +225,10 @@ class DjangoBackend(EventStoreBackend):
         with connections[self.alias].cursor() as cursor:
             return dialect.get_snapshot(cursor, aggregate_uuid, max_version)
 
-    def list_snapshots(self, aggregate_uuid: UUID) -> list[SnapshotRecord]:
+    def list_snapshots(self, aggregate_uuid: UUID, *, limit: int | None = None) -> list[SnapshotRecord]:
         dialect = self.dialect
         with connections[self.alias].cursor() as cursor:
-            return dialect.list_snapshots(cursor, aggregate_uuid)
+            return dialect.list_snapshots(cursor, aggregate_uuid, limit)
 
 
 def encode_stream_cursor(stream: StreamInfo) -> str:

@@ -46,6 +46,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from functools import cached_property
+from itertools import islice
 from typing import Any
 from uuid import UUID
 
@@ -368,7 +369,7 @@ class DynamoDBBackend(GlobalLogReader, EventStoreBackend):
         )["Items"]
         return items.snapshot_record(found[0]) if found else None
 
-    def list_snapshots(self, aggregate_uuid: UUID) -> list[SnapshotRecord]:
+    def list_snapshots(self, aggregate_uuid: UUID, *, limit: int | None = None) -> list[SnapshotRecord]:
         found = self._query(
             f"Listing the snapshots of stream {aggregate_uuid}",
             TableName=self.tables["snapshots"],
@@ -376,8 +377,9 @@ class DynamoDBBackend(GlobalLogReader, EventStoreBackend):
             ExpressionAttributeValues={":uuid": S(aggregate_uuid)},
             ScanIndexForward=False,
             ConsistentRead=True,
+            **({} if limit is None else {"Limit": limit}),
         )
-        return [items.snapshot_record(item) for item in found]
+        return [items.snapshot_record(item) for item in islice(found, limit)]
 
     # Talking to DynamoDB
 

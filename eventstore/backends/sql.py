@@ -237,10 +237,11 @@ class Dialect:
         rows = cursor.fetchall()
         return self._snapshot(aggregate_uuid, rows[0]) if rows else None
 
-    def list_snapshots(self, cursor: Any, aggregate_uuid: UUID) -> list[SnapshotRecord]:
+    def list_snapshots(self, cursor: Any, aggregate_uuid: UUID, limit: int | None) -> list[SnapshotRecord]:
         cursor.execute(
-            f"SELECT {SNAPSHOT_COLUMNS} FROM {SNAPSHOTS} WHERE aggregate_uuid = %s ORDER BY version DESC",
-            [self.uuid(aggregate_uuid)],
+            f"SELECT {SNAPSHOT_COLUMNS} FROM {SNAPSHOTS} WHERE aggregate_uuid = %s ORDER BY version DESC"
+            + ("" if limit is None else " LIMIT %s"),
+            [self.uuid(aggregate_uuid)] + ([] if limit is None else [limit]),
         )
         return [self._snapshot(aggregate_uuid, row) for row in cursor.fetchall()]
 

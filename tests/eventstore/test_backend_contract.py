@@ -162,6 +162,7 @@ def test_snapshots_save_and_return_the_latest_at_or_below_a_version(backend):
     assert backend.get_snapshot(aggregate_uuid, max_version=9) is None
     assert backend.get_snapshot(uuid.uuid4()) is None
     assert [s.version for s in backend.list_snapshots(aggregate_uuid)] == [30, 20, 10]
+    assert [s.version for s in backend.list_snapshots(aggregate_uuid, limit=2)] == [30, 20]
 
 
 def test_saving_a_snapshot_at_the_same_version_replaces_it(backend):

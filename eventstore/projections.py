@@ -74,6 +74,15 @@ class Projection:
             except Exception as exc:
                 raise ProjectionFailed(self.name, event, exc) from exc
 
+    def handle_all_or_nothing(self, events: list[StoredEvent]) -> None:
+        """Apply events, or on a failing event raise ProjectionFailed leaving the read model untouched.
+
+        Inline runs use this inside the append's transaction; by default a savepoint undoes the
+        events applied before the failing one.
+        """
+        with transaction.atomic(using=DEFAULT_DB_ALIAS):
+            self.handle_batch(events)
+
     def clear(self) -> None:
         """Empty the read model (before a replay)."""
         raise NotImplementedError
@@ -122,6 +131,13 @@ class ModelProjection(Projection):
         self.handle_batch([event])
 
     def handle_batch(self, events: list[StoredEvent]) -> None:
+        self._handle(events, keep_partial=True)
+
+    def handle_all_or_nothing(self, events: list[StoredEvent]) -> None:
+        # The fold runs in memory before anything is written: no savepoint needed to undo a failure.
+        self._handle(events, keep_partial=False)
+
+    def _handle(self, events: list[StoredEvent], *, keep_partial: bool) -> None:
         if not events:
             return
         manager = self.model._default_manager
@@ -139,6 +155,8 @@ class ModelProjection(Projection):
         try:
             self._fold_all(rows, events)
         except ProjectionFailed as exc:
+            if not keep_partial:
+                raise
             failure = exc
         self._write({key: row for key, row in rows.items() if row != existing.get(key)}, existing)
         if failure is not None:
@@ -263,8 +281,7 @@ def run_inline(sender: object, events: list[StoredEvent], **kwargs: Any) -> None
         # Every event is handled, even one below the checkpoint: a backend outside this database
         # (DynamoDB) may run the inline receivers of two appends in the other order than their positions.
         try:
-            with transaction.atomic(using=DEFAULT_DB_ALIAS):
-                projection.handle_batch([event for event in events if event.name in projection.handles])
+            projection.handle_all_or_nothing([event for event in events if event.name in projection.handles])
         except ProjectionFailed as failure:
             logger.error("%s; the projection is stopped until it catches up.", failure)
             checkpoint.update(status=Checkpoint.STOPPED, error=str(failure), updated_at=timezone.now())

@@ -13,6 +13,7 @@ from django.db import transaction
 
 from carts.domain import ShoppingCart
 from carts.models import CartSummary
+from carts.projections import CartSummaryProjection
 from carts.repository import carts
 from eventstore import catchup, projections
 from eventstore.backends.base import StoredEvent
@@ -243,6 +244,45 @@ def test_failing_inline_projection_stops_without_refusing_the_append(backend, in
 
     assert inline_recording.seen == [(cart.uuid, v) for v in (2, 3, 4, 5)]
     assert Checkpoint.objects.get(name=inline_recording.name).status == Checkpoint.LIVE
+
+
+class FailingSummary(CartSummaryProjection):
+    """The cart summary, raising on one chosen version."""
+
+    name = "test_failing_summary"
+    fail_at = 3
+
+    def fold(self, row, event):
+        if event.version == self.fail_at:
+            raise ValueError("boom")
+        return super().fold(row, event)
+
+
+@pytest.fixture
+def failing_summary(backend) -> Iterator[FailingSummary]:
+    """FailingSummary inline in place of the cart summary (both write CartSummary rows)."""
+    projections.registry.unregister(SUMMARY)
+    projection = FailingSummary()
+    projections.registry.register(projection, inline=True)
+    yield projection
+    projections.registry.unregister(projection.name)
+    projections.registry.register(CartSummaryProjection(), inline=True)
+
+
+def test_a_failing_inline_model_projection_keeps_nothing_of_the_append(backend, failing_summary):
+    cart = carts.save(ShoppingCart.open())
+    checkpoint = Checkpoint.objects.get(name=failing_summary.name)
+    cart.add_item("apple")
+    cart.add_item("pear")  # version 3: the projection raises on it
+
+    carts.save(cart)
+
+    assert backend.get_version(cart.uuid) == 3  # the append went through
+    summary = CartSummary.objects.get(uuid=cart.uuid)
+    assert (summary.version, summary.items) == (1, {})  # nothing of versions 2 and 3, not even 2
+    stopped = Checkpoint.objects.get(name=failing_summary.name)
+    assert (stopped.status, stopped.position) == (Checkpoint.STOPPED, checkpoint.position)
+    assert f"stream {cart.uuid} version 3 event ItemAdded" in stopped.error
 
 
 def test_inline_runs_skip_a_projection_being_replayed(backend, inline_recording):

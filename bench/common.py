@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 
 #: Distinct item names a generated cart cycles through (a cart holds at most 200).
@@ -125,3 +127,19 @@ def median_time(run: Callable[[], object], repeat: int, setup: Callable[[], obje
 
 def progress(message: str) -> None:
     print(f"  .. {message}", flush=True)
+
+
+def timed_threads(threads: list[threading.Thread], barrier: threading.Barrier, errors: list[BaseException]) -> float:
+    """Start the threads, release them together through `barrier` and return the seconds until the
+    last one ends; re-raise the first error any of them recorded in `errors`."""
+    for thread in threads:
+        thread.start()
+    with suppress(threading.BrokenBarrierError):
+        barrier.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return seconds

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from django.db import connection
 from tests.reliability.live import LiveServer, database_url, production_env
 
 from . import environment
-from .common import item_payload
+from .common import item_payload, timed_threads
 from .roundtrips import count_statements
 
 
@@ -122,16 +122,7 @@ def drive(base_url: str, token: str, paths: Sequence[str], clients: int, per_cli
             conn.close()
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    with suppress(threading.BrokenBarrierError):
-        barrier.wait()
-    start = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - start
-    if errors:
-        raise errors[0]
+    seconds = timed_threads(threads, barrier, errors)
     return Phase(seconds, [t for ts in latencies for t in ts], sum(statuses, Counter()), sum(reconnects))
 
 

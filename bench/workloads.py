@@ -29,7 +29,7 @@ from carts.repository import carts
 from eventstore import store
 
 from . import ours, web
-from .common import Sizes, item_name, item_payload, median_time, progress
+from .common import Sizes, item_name, item_payload, median_time, progress, timed_threads
 from .peer import Peer
 from .raw import RawDynamoDB, RawStore, open_raw
 from .roundtrips import count_statements
@@ -356,11 +356,10 @@ class Bench:
             cart = carts.save(ours.ShoppingCart.open())
             peer_cart = new_peer_cart(self.peer)
             if mode == "threads":
-                elapsed, attempts = contend(
-                    mode, s.workers, lambda i, n, u=cart.uuid: ours_update(u, n), s.saves_per_worker
+                elapsed, attempts = contend_threads(
+                    s.workers, lambda i, n, u=cart.uuid: ours_update(u, n), s.saves_per_worker
                 )
-                peer_elapsed, peer_attempts = contend(
-                    mode,
+                peer_elapsed, peer_attempts = contend_threads(
                     s.workers,
                     lambda i, n, p=peer_cart: worker_peer(self.vendor).update(p, item_name(n)),
                     s.saves_per_worker,
@@ -403,11 +402,11 @@ class Bench:
             cart = carts.save(ours.ShoppingCart.open())
             raw_uuid = self.raw_stream(1)
             if mode == "threads":
-                elapsed, attempts = contend(
-                    mode, s.workers, lambda i, n, u=cart.uuid: ours_update(u, n), s.saves_per_worker
+                elapsed, attempts = contend_threads(
+                    s.workers, lambda i, n, u=cart.uuid: ours_update(u, n), s.saves_per_worker
                 )
-                raw_elapsed, raw_attempts = contend(
-                    mode, s.workers, lambda i, n, u=raw_uuid: raw.update(u, item_payload(n)), s.saves_per_worker
+                raw_elapsed, raw_attempts = contend_threads(
+                    s.workers, lambda i, n, u=raw_uuid: raw.update(u, item_payload(n)), s.saves_per_worker
                 )
             else:
                 elapsed, attempts = _contend_processes("ours", self.vendor, cart.uuid, s.workers, s.saves_per_worker)
@@ -713,19 +712,13 @@ def ours_update(cart_uuid: uuid.UUID, n: int) -> int:
     return attempts
 
 
-def contend(
-    mode: str, workers: int, update: Callable[[int, int], int], saves: int, init: Callable[[], object] = lambda: None
+def contend_threads(
+    workers: int, update: Callable[[int, int], int], saves: int, init: Callable[[], object] = lambda: None
 ) -> tuple[float, int]:
     """Run `workers` threads each doing `saves` updates; return (seconds, attempts).
 
     `init` runs in each worker before the clock starts; `update(worker, n)` returns its attempts.
     """
-    return _contend_threads(workers, update, saves, init)
-
-
-def _contend_threads(
-    workers: int, update: Callable[[int, int], int], saves: int, init: Callable[[], object]
-) -> tuple[float, int]:
     barrier = threading.Barrier(workers + 1)
     attempts = [0] * workers
     errors: list[BaseException] = []
@@ -742,16 +735,7 @@ def _contend_threads(
             connections.close_all()
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - start
-    if errors:
-        raise errors[0]
-    return elapsed, sum(attempts)
+    return timed_threads(threads, barrier, errors), sum(attempts)
 
 
 def _contend_processes(kind: str, vendor: str, cart_id: uuid.UUID, workers: int, saves: int) -> tuple[float, int]:

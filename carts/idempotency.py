@@ -70,9 +70,8 @@ def idempotent(view: View) -> View:
         if not VALID_KEY.match(key):
             raise BadRequest(f"{HEADER} must be 1 to 255 visible ASCII characters.", code="invalid_idempotency_key")
         fingerprint = fingerprint_of(request)
-        if store.get_backend().commits_with_django_database:
-            return in_one_transaction(lambda: view(self, request, *args, **kwargs), request, key, fingerprint)
-        return claimed_first(lambda: view(self, request, *args, **kwargs), request, key, fingerprint)
+        protect = in_one_transaction if store.get_backend().commits_with_django_database else claimed_first
+        return protect(lambda: view(self, request, *args, **kwargs), request, key, fingerprint)
 
     return wrapper
 
@@ -101,15 +100,16 @@ def claimed_first(run: Callable[[], Response], request: Request, key: str, finge
     claim = claim_key(request, key, fingerprint)
     if isinstance(claim, Response):
         return claim
+    held = IdempotentResponse.objects.filter(pk=claim.pk)
     try:
         response = run()
     except BaseException:
-        IdempotentResponse.objects.filter(pk=claim.pk).delete()
+        held.delete()
         raise
     if 200 <= response.status_code < 300:
-        IdempotentResponse.objects.filter(pk=claim.pk).update(**kept(response))
+        held.update(**kept(response))
     else:
-        IdempotentResponse.objects.filter(pk=claim.pk).delete()
+        held.delete()
     return response
 
 

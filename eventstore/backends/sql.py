@@ -9,7 +9,7 @@ these statements read and write the same rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -149,6 +149,10 @@ class Dialect:
     def read_time(self, value: Any) -> datetime:
         return value
 
+    def stream_uuid_reader(self) -> Callable[[Any], UUID]:
+        """Return read_uuid for the stream uuids of one read_all batch."""
+        return self.read_uuid
+
     def read_stream(
         self, cursor: Any, aggregate_uuid: UUID, from_version: int, to_version: int, limit: int
     ) -> list[StoredEvent]:
@@ -180,13 +184,12 @@ class Dialect:
         cursor.execute(
             f"SELECT {self.all_columns} FROM {EVENTS} WHERE id > %s ORDER BY id LIMIT %s", [after_position, limit]
         )
-        read_uuid, read_time = self.read_uuid, self.read_time
-        streams: dict[Any, UUID] = {}  # a batch holds runs of one stream's events: parse its uuid once
+        read_uuid, read_time, read_stream_uuid = self.read_uuid, self.read_time, self.stream_uuid_reader()
         return [
             StoredEvent(
                 position,
                 read_uuid(event_uuid),
-                streams.get(aggregate_uuid) or streams.setdefault(aggregate_uuid, read_uuid(aggregate_uuid)),
+                read_stream_uuid(aggregate_uuid),
                 aggregate_type,
                 version,
                 name,
@@ -271,6 +274,11 @@ class SQLiteDialect(Dialect):
 
     def read_uuid(self, value: str) -> UUID:
         return uuid_from_hex(value)
+
+    def stream_uuid_reader(self) -> Callable[[Any], UUID]:
+        # A batch holds runs of one stream's events: parse each stream's uuid once.
+        parsed: dict[str, UUID] = {}
+        return lambda value: parsed.get(value) or parsed.setdefault(value, uuid_from_hex(value))
 
     def read_time(self, value: datetime | str) -> datetime:
         if isinstance(value, str):

@@ -7,7 +7,7 @@ test:  ## set up and run lint plus the whole suite on every database this machin
 	bin/test
 
 bench:  ## set up, then benchmark W1-W8 on SQLite and PostgreSQL, and on DynamoDB when AWS_ENDPOINT_URL_DYNAMODB is set, against the raw driver and eventsourcing (about 15 minutes, 22 with DynamoDB Local)
-	bin/setup && .venv/bin/pip install --quiet -r requirements-bench.txt && .venv/bin/python -m bench $(BENCH_ARGS)
+	bin/setup dev && .venv/bin/pip install --quiet -r requirements-bench.txt && .venv/bin/python -m bench $(BENCH_ARGS)
 
 lint:
-	bin/setup && .venv/bin/ruff check . && .venv/bin/ruff format --check . && DJANGO_SECRET_KEY=lint-only .venv/bin/mypy eventstore carts config
+	bin/setup dev && .venv/bin/ruff check . && .venv/bin/ruff format --check . && DJANGO_SECRET_KEY=lint-only .venv/bin/mypy -p eventstore -p carts -p config

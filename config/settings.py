@@ -104,21 +104,21 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-EVENTSTORE_BACKENDS = {
-    "django": "eventstore.backends.django.DjangoBackend",
-    "dynamodb": "eventstore.backends.dynamodb.DynamoDBBackend",
+# The event store's backends by alias (see eventstore.conf): "django" and "dynamodb" name each store, so that
+# `copy_events --from django --to dynamodb` can move events; "default", the store the app uses, is one of them,
+# chosen by EVENTSTORE_BACKEND.
+_EVENTSTORE_BACKENDS = {
+    "django": {"BACKEND": "eventstore.backends.django.DjangoBackend", "OPTIONS": {}},
+    "dynamodb": {
+        "BACKEND": "eventstore.backends.dynamodb.DynamoDBBackend",
+        "OPTIONS": {"TABLE_PREFIX": os.environ.get("EVENTSTORE_DYNAMODB_TABLE_PREFIX", "eventstore_")},
+    },
 }
 _backend_name = os.environ.get("EVENTSTORE_BACKEND", "django")
-if _backend_name not in EVENTSTORE_BACKENDS:
-    raise ImproperlyConfigured(f"EVENTSTORE_BACKEND={_backend_name!r} is not one of {', '.join(EVENTSTORE_BACKENDS)}.")
-# Each backend's options, also used when a command builds a backend by name (copy_events).
-EVENTSTORE_BACKEND_OPTIONS: dict[str, dict] = {
-    "django": {},
-    "dynamodb": {"TABLE_PREFIX": os.environ.get("EVENTSTORE_DYNAMODB_TABLE_PREFIX", "eventstore_")},
-}
+if _backend_name not in _EVENTSTORE_BACKENDS:
+    raise ImproperlyConfigured(f"EVENTSTORE_BACKEND={_backend_name!r} is not one of {', '.join(_EVENTSTORE_BACKENDS)}.")
 EVENTSTORE = {
-    "BACKEND": EVENTSTORE_BACKENDS[_backend_name],
-    "OPTIONS": EVENTSTORE_BACKEND_OPTIONS[_backend_name],
+    "BACKENDS": {"default": _EVENTSTORE_BACKENDS[_backend_name], **_EVENTSTORE_BACKENDS},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -21,7 +21,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-    return [f"database: {engine}; event store backend: {settings.EVENTSTORE['BACKEND']}"]
+    return [f"database: {engine}; event store backend: {settings.EVENTSTORE['BACKENDS']['default']['BACKEND']}"]
 
 
 def empty_backend() -> EventStoreBackend:

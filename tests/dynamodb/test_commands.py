@@ -43,12 +43,13 @@ def fill(backend, streams: int, rounds: int, seed: int) -> list[uuid.UUID]:
 
 def test_create_dynamodb_tables_creates_them_once_and_keeps_them(settings):
     prefix = f"cmdtest_{uuid.uuid4().hex[:8]}_"
-    settings.EVENTSTORE_BACKEND_OPTIONS = {**settings.EVENTSTORE_BACKEND_OPTIONS, "dynamodb": {"TABLE_PREFIX": prefix}}
+    dynamodb = {**settings.EVENTSTORE["BACKENDS"]["dynamodb"], "OPTIONS": {"TABLE_PREFIX": prefix}}
+    settings.EVENTSTORE = {**settings.EVENTSTORE, "BACKENDS": {**settings.EVENTSTORE["BACKENDS"], "dynamodb": dynamodb}}
     backend = build_backend("dynamodb")
     try:
         first, second = StringIO(), StringIO()
-        call_command("create_dynamodb_tables", stdout=first)
-        call_command("create_dynamodb_tables", stdout=second)
+        call_command("create_dynamodb_tables", "--backend", "dynamodb", stdout=first)
+        call_command("create_dynamodb_tables", "--backend", "dynamodb", stdout=second)
 
         names = sorted(backend.tables.values())
         assert all(CreateTables.CREATED.format(name=name) in first.getvalue() for name in names)
@@ -155,7 +156,11 @@ def test_copy_reports_a_target_with_streams_the_source_lacks(ddb):
     ("args", "message"),
     [
         (["--from", "django", "--to", "django"], "--from and --to name the same backend (django)"),
-        (["--from", "django", "--to", "cassandra"], "Unknown event store backend 'cassandra'"),
+        (["--from", "default", "--to", "dynamodb"], "--from and --to name the same backend (default, dynamodb)"),
+        (
+            ["--from", "django", "--to", "cassandra"],
+            "No event store backend is configured as 'cassandra'; configured: default, django, ",
+        ),
         (["--from", "django", "--to", "dynamodb", "--batch-size", "0"], "--batch-size must be at least 1."),
     ],
 )

@@ -7,11 +7,38 @@ opaque payloads: it knows event names and versions, never domain classes.
 from __future__ import annotations
 
 import abc
+import base64
+import binascii
+import contextvars
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
+
+# True while the store runs an append as the first work of a block it has just opened.
+_own_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("eventstore_own_transaction", default=False)
+
+
+@contextmanager
+def own_transaction() -> Iterator[None]:
+    """Tell backends that the append inside runs first in a transaction block opened just for it."""
+    token = _own_transaction.set(True)
+    try:
+        yield
+    finally:
+        _own_transaction.reset(token)
+
+
+def in_own_transaction() -> bool:
+    """Return whether the append runs in a block of its own, opened just before.
+
+    A backend in the default database may then skip a savepoint of its own: should the append
+    fail, that block rolls back (to its savepoint, when nested in the caller's transaction) and
+    so undoes exactly the append.
+    """
+    return _own_transaction.get()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,3 +194,21 @@ class EventStoreBackend(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
         """Release connections the backend holds (nothing by default)."""
+
+
+# Cursors of list_streams pages, shared by the backends so that a cursor means the same everywhere.
+
+
+def encode_stream_cursor(stream: StreamInfo) -> str:
+    """Return an opaque cursor pointing just after `stream` in most-recent-first order."""
+    raw = f"{stream.updated_at.isoformat()}|{stream.aggregate_uuid}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_stream_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """Return the (updated_at, uuid) a cursor points after; ValueError when it is not one of ours."""
+    try:
+        updated_at, uuid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(updated_at), UUID(uuid)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"Invalid stream cursor {cursor!r}.") from exc

@@ -16,10 +16,7 @@ together), no model instances, JSON encoded and decoded once. The rest uses the 
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -27,10 +24,19 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, InterfaceError, Operatio
 from django.db.models import Q
 from django.utils import timezone
 
-from .. import store
 from ..exceptions import BackendUnavailable, ConcurrencyError, DuplicateEventError, EventStoreError
 from ..models import Stream
-from .base import EventStoreBackend, NewEvent, SnapshotRecord, StoredEvent, StreamInfo, StreamPage
+from .base import (
+    EventStoreBackend,
+    NewEvent,
+    SnapshotRecord,
+    StoredEvent,
+    StreamInfo,
+    StreamPage,
+    decode_stream_cursor,
+    encode_stream_cursor,
+    in_own_transaction,
+)
 from .sql import Dialect, dialect_for
 
 STREAM_FIELDS = ("aggregate_uuid", "aggregate_type", "version", "created_at", "updated_at", "closed")
@@ -70,7 +76,7 @@ class DjangoBackend(EventStoreBackend):
         rows = dialect.event_rows(aggregate_uuid, aggregate_type, expected_version, events, now)
         # Inside the store's own fresh block (see store.append) a savepoint would only add round trips:
         # rolling that block back undoes exactly this append.
-        savepoint = not (self.alias == DEFAULT_DB_ALIAS and store.in_own_transaction())
+        savepoint = not (self.alias == DEFAULT_DB_ALIAS and in_own_transaction())
         try:
             with transaction.atomic(using=self.alias, savepoint=savepoint), connections[self.alias].cursor() as cursor:
                 positions = dialect.append(
@@ -229,18 +235,3 @@ class DjangoBackend(EventStoreBackend):
         dialect = self.dialect
         with connections[self.alias].cursor() as cursor:
             return dialect.list_snapshots(cursor, aggregate_uuid, limit)
-
-
-def encode_stream_cursor(stream: StreamInfo) -> str:
-    """Return an opaque cursor pointing just after `stream` in most-recent-first order."""
-    raw = f"{stream.updated_at.isoformat()}|{stream.aggregate_uuid}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def decode_stream_cursor(cursor: str) -> tuple[datetime, UUID]:
-    """Return the (updated_at, uuid) a cursor points after; ValueError when it is not one of ours."""
-    try:
-        updated_at, uuid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(updated_at), UUID(uuid)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(f"Invalid stream cursor {cursor!r}.") from exc

@@ -59,8 +59,16 @@ from django.utils import timezone
 
 from ..exceptions import BackendUnavailable, ConcurrencyError, DuplicateEventError, EventLimitError, EventStoreError
 from . import dynamodb_items as items
-from .base import EventStoreBackend, NewEvent, SnapshotRecord, StoredEvent, StreamInfo, StreamPage
-from .django import decode_stream_cursor, encode_stream_cursor
+from .base import (
+    EventStoreBackend,
+    NewEvent,
+    SnapshotRecord,
+    StoredEvent,
+    StreamInfo,
+    StreamPage,
+    decode_stream_cursor,
+    encode_stream_cursor,
+)
 from .dynamodb_items import MAX_ITEM_BYTES, Item, N, S
 from .dynamodb_log import GlobalLogReader
 from .dynamodb_schema import RECENT_BY_TYPE_INDEX, RECENT_INDEX, create_tables, empty_tables, table_names
@@ -117,7 +125,10 @@ class DynamoDBBackend(GlobalLogReader, EventStoreBackend):
 
     def create_tables(self, *, wait: bool = True) -> list[str]:
         """Create the missing tables (on-demand) and wait until they are active; return those created."""
-        return create_tables(self.client, self.tables, wait=wait)
+        try:
+            return create_tables(self.client, self.tables, wait=wait)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, "Creating the DynamoDB tables") from exc
 
     def reset_for_tests(self) -> None:
         """Create the tables if needed and empty them."""

@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from eventstore.backends.base import EventStoreBackend, NewEvent, StoredEvent, StreamInfo
+from eventstore.conf import backend_config
 from eventstore.exceptions import EventStoreError
 from eventstore.store import build_backend
 
@@ -37,8 +38,13 @@ class Command(BaseCommand):
     DONE = "Verified: {streams} streams and {events} events, every stream at its source version."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--from", dest="source", required=True, help="the backend to copy from, e.g. django")
-        parser.add_argument("--to", dest="target", required=True, help="the backend to copy to, e.g. dynamodb")
+        parser.add_argument(
+            "--from",
+            dest="source",
+            required=True,
+            help="the backend alias to copy from, e.g. default",
+        )
+        parser.add_argument("--to", dest="target", required=True, help="the backend alias to copy to, e.g. dynamodb")
         parser.add_argument("--batch-size", type=int, default=500, help="events read and written at a time")
         parser.add_argument("--no-snapshots", action="store_true", help="do not copy snapshots")
 
@@ -49,8 +55,11 @@ class Command(BaseCommand):
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
         try:
+            if backend_config(options["source"]) == backend_config(options["target"]):
+                # Two aliases of one store ("default" is often another alias's store too).
+                raise CommandError(self.SAME_BACKEND.format(name=f"{options['source']}, {options['target']}"))
             source, target = build_backend(options["source"]), build_backend(options["target"])
-        except (ValueError, ImproperlyConfigured) as exc:
+        except (ImportError, ImproperlyConfigured) as exc:
             raise CommandError(self.UNKNOWN_BACKEND.format(error=exc)) from exc
         try:
             heads = {stream.aggregate_uuid: stream for stream in all_streams(source)}

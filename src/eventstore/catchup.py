@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, transaction
 
-from . import store
+from . import conf, store
 from .backends.base import EventStoreBackend, StoredEvent
 from .models import Checkpoint
 from .projections import Projection, ProjectionFailed, Row, get_checkpoint, locked_checkpoint
@@ -74,16 +74,19 @@ def reset(projection: Projection) -> None:
 def catch_up(
     projection: Projection,
     *,
-    batch_size: int = 1000,
+    batch_size: int | None = None,
     backend: EventStoreBackend | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> CatchUpResult:
     """Apply every event after the projection's checkpoint, batch by batch, then set it live.
 
+    `batch_size` defaults to EVENTSTORE["PROJECTION_BATCH_SIZE"].
+
     Each batch commits with the checkpoint, so an interrupted run resumes where it stopped.
     A failing event stops the run: the checkpoint stays before it and the projection is stopped.
     """
     backend = backend or store.get_backend()
+    batch_size = batch_size or conf.get("PROJECTION_BATCH_SIZE")
     checkpoint, _ = Checkpoint.objects.get_or_create(name=projection.name, defaults={"status": Checkpoint.REPLAYING})
     if checkpoint.status == Checkpoint.LIVE:
         # Keep inline runs off it while it catches up: they would skip what it has not read yet.
@@ -171,7 +174,7 @@ def _stopped(projection: Projection, progress: Progress, failure: ProjectionFail
 def replay(
     projection: Projection,
     *,
-    batch_size: int = 1000,
+    batch_size: int | None = None,
     backend: EventStoreBackend | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> CatchUpResult:

@@ -39,11 +39,21 @@ class EventRegistry:
     def __init__(self) -> None:
         self._classes: dict[str, type[Event]] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        # (name, class registered first, class refused): reported by the system checks (eventstore.E004).
+        self.conflicts: list[tuple[str, type[Event], type[Event]]] = []
 
     def register(self, cls: type[Event], name: str, schema_version: int = 1) -> type[Event]:
+        """Map `name` to `cls`; a second class under a taken name is refused and reported by the checks.
+
+        Not raised here: an import-time error would stop the project before `manage.py check` could
+        name both classes.
+        """
         existing = self._classes.get(name)
         if existing is not None and existing.__qualname__ != cls.__qualname__:
-            raise ValueError(f"Event name {name!r} is already registered to {existing.__qualname__}.")
+            self.conflicts.append((name, existing, cls))
+            cls.event_name = name
+            cls.schema_version = schema_version
+            return cls
         cls.event_name = name
         cls.schema_version = schema_version
         self._classes[name] = cls

@@ -101,3 +101,13 @@ class EventLimitError(EventStoreError):
 
 class BackendUnavailable(EventStoreError):
     """The storage behind the event store cannot be reached right now; try again later."""
+
+
+class UnknownAggregateType(EventStoreError, LookupError):
+    """No repository is registered for this aggregate type."""
+
+    def __init__(self, aggregate_type: str, registered: list[str]) -> None:
+        self.aggregate_type = aggregate_type
+        self.registered = registered
+        known = ", ".join(registered) if registered else "none (register them in your apps' repositories.py)"
+        super().__init__(f"Unknown aggregate type {aggregate_type!r}; registered: {known}.")

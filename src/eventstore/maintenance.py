@@ -1,7 +1,8 @@
 """Store-wide maintenance behind the commands: walking streams, taking snapshots, verifying the store.
 
-Works through the backend interface and the aggregate classes only, so it serves any backend and
-any aggregate type.
+Works through the backend interface and the registered repositories only, so it serves any backend
+and any aggregate type; each stream is rebuilt by its type's registered repository (its events,
+snapshot policy and backend).
 """
 
 from __future__ import annotations
@@ -10,23 +11,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from .aggregates import Aggregate
 from .backends.base import EventStoreBackend, StreamInfo
-from .events import EventRegistry, registry
+from .events import registry as default_events
 from .exceptions import EventStoreError
-from .repository import Repository
+from .registry import RepositoryRegistry, repositories
 from .snapshots import is_usable
-
-
-def aggregate_classes() -> dict[str, type[Aggregate]]:
-    """Return the aggregate classes the project has loaded, by aggregate type."""
-    found: dict[str, type[Aggregate]] = {}
-    pending = list(Aggregate.__subclasses__())
-    while pending:
-        cls = pending.pop()
-        found[cls.aggregate_type] = cls
-        pending.extend(cls.__subclasses__())
-    return found
 
 
 def iter_streams(backend: EventStoreBackend, *, aggregate_type: str | None = None) -> Iterator[StreamInfo]:
@@ -61,15 +50,15 @@ def events_since_snapshot(backend: EventStoreBackend, stream: StreamInfo) -> int
 def snapshot_stream(
     backend: EventStoreBackend,
     stream: StreamInfo,
-    classes: dict[str, type[Aggregate]],
+    registry: RepositoryRegistry = repositories,
     *,
     min_events: int = 1,
     dry_run: bool = False,
 ) -> SnapshotOutcome:
-    """Snapshot one stream's current state, unless closed, unknown, up to date or fewer than `min_events` behind."""
-    cls = classes.get(stream.aggregate_type)
-    if cls is None:
-        return SnapshotOutcome(stream.aggregate_uuid, None, "of an unknown type")
+    """Snapshot one stream's state, unless closed, unregistered, up to date or fewer than `min_events` behind."""
+    repository = registry.repository_for(stream.aggregate_type)
+    if repository is None:
+        return SnapshotOutcome(stream.aggregate_uuid, None, "of an unregistered type")
     if stream.closed:
         return SnapshotOutcome(stream.aggregate_uuid, None, "closed")
     behind = events_since_snapshot(backend, stream)
@@ -81,7 +70,7 @@ def snapshot_stream(
         return SnapshotOutcome(stream.aggregate_uuid, stream.version)
     # Saving a snapshot never writes events, so this is safe while others append: the snapshot is
     # the state at the version it names, whatever has been appended since.
-    version = Repository(cls, backend=backend).take_snapshot(stream.aggregate_uuid)
+    version = repository.take_snapshot(stream.aggregate_uuid)
     if version is None:
         return SnapshotOutcome(stream.aggregate_uuid, None, "closed")
     return SnapshotOutcome(stream.aggregate_uuid, version)
@@ -104,18 +93,19 @@ class StreamReport:
 def verify_stream(
     backend: EventStoreBackend,
     stream: StreamInfo,
-    classes: dict[str, type[Aggregate]],
-    events: EventRegistry = registry,
+    registry: RepositoryRegistry = repositories,
 ) -> StreamReport:
     """Check one stream: versions contiguous from 1 up to its head, every event decodes, every snapshot is right."""
     report = StreamReport(stream)
     label = f"stream {stream.aggregate_uuid} ({stream.aggregate_type})"
-    cls = classes.get(stream.aggregate_type)
+    repository = registry.repository_for(stream.aggregate_type)
+    cls = repository.aggregate_class if repository is not None else None
+    events = repository.events if repository is not None else default_events
     snapshots = {snapshot.version: snapshot for snapshot in backend.list_snapshots(stream.aggregate_uuid)}
     report.snapshots = len(snapshots)
     aggregate = cls(stream.aggregate_uuid) if cls is not None else None
     if cls is None:
-        report.notes.append(f"{label}: no aggregate class for this type; snapshots not compared")
+        report.notes.append(f"{label}: no repository is registered for this type; snapshots not compared")
     expected = 1
     for stored in backend.read_stream(stream.aggregate_uuid):
         report.events += 1
@@ -166,14 +156,17 @@ ProgressCallback = Callable[[int, int, StreamReport], None]
 
 
 def verify_store(
-    backend: EventStoreBackend, *, aggregate_type: str | None = None, on_stream: ProgressCallback | None = None
+    backend: EventStoreBackend,
+    *,
+    aggregate_type: str | None = None,
+    on_stream: ProgressCallback | None = None,
+    registry: RepositoryRegistry = repositories,
 ) -> list[StreamReport]:
     """Verify every stream (of one type, if given); return one report per stream."""
-    classes = aggregate_classes()
     total = backend.count_streams(aggregate_type=aggregate_type)
     reports = []
     for done, stream in enumerate(iter_streams(backend, aggregate_type=aggregate_type), start=1):
-        report = verify_stream(backend, stream, classes)
+        report = verify_stream(backend, stream, registry)
         reports.append(report)
         if on_stream is not None:
             on_stream(done, total, report)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Generic, TypeVar
 from uuid import UUID
 
-from . import store
+from . import conf, store
 from .aggregates import Aggregate
 from .backends.base import EventStoreBackend, NewEvent, StoredEvent
 from .context import current_context
@@ -21,8 +21,10 @@ A = TypeVar("A", bound=Aggregate)
 class Repository(Generic[A]):
     """Fetch and store one class of aggregate.
 
-    `snapshot_every=N` saves a snapshot each time a save crosses a multiple of N versions; loading
-    always starts from the latest usable snapshot, whoever took it.
+    `snapshot_every=N` saves a snapshot each time a save crosses a multiple of N versions (default:
+    EVENTSTORE["SNAPSHOT_EVERY"], None for no automatic snapshots); loading always starts from the
+    latest usable snapshot, whoever took it. The aggregate must then implement get_state/set_state.
+    `backend` pins the repository to one store instead of the configured default.
     """
 
     def __init__(
@@ -34,13 +36,28 @@ class Repository(Generic[A]):
         events: EventRegistry = registry,
     ) -> None:
         self.aggregate_class = aggregate_class
-        self.snapshot_policy = EveryNEvents(snapshot_every) if snapshot_every else None
+        self._snapshot_policy = EveryNEvents(snapshot_every) if snapshot_every else None
         self._backend = backend
         self.events = events
 
     @property
     def backend(self) -> EventStoreBackend:
         return self._backend or store.get_backend()
+
+    @property
+    def snapshot_policy(self) -> EveryNEvents | None:
+        """Return when saves take snapshots: the repository's own interval, else the project's setting."""
+        if self._snapshot_policy is not None:
+            return self._snapshot_policy
+        every = conf.get("SNAPSHOT_EVERY")
+        return EveryNEvents(every) if every else None
+
+    def create_new(self, uuid: UUID | None = None) -> A:
+        """Return a new, empty aggregate (version 0) in memory; nothing is stored until it is saved.
+
+        Saving it expects version 0, so it fails with ConcurrencyError if the uuid is taken by then.
+        """
+        return self.aggregate_class(uuid)
 
     # Reading
 
@@ -59,6 +76,10 @@ class Repository(Generic[A]):
         if version is None and as_of is None and aggregate.closed:
             raise AggregateClosed(uuid, aggregate.version, aggregate)
         return aggregate
+
+    def get_or_raise(self, uuid: UUID) -> A:
+        """Return the aggregate's latest state; raise AggregateNotFound or AggregateClosed (load(uuid))."""
+        return self.load(uuid)
 
     def fetch(self, uuid: UUID) -> A | None:
         """Return the aggregate, or None when it has no events or is closed."""
@@ -152,8 +173,6 @@ class Repository(Generic[A]):
         ):
             self.backend.save_snapshot(snapshot_of(aggregate))
         return aggregate
-
-    store = save
 
     def update(self, uuid: UUID, command: Callable[[A], object], *, attempts: int = 5) -> A:
         """Load, run `command` on the aggregate, save; on a conflict start again from fresh state.

@@ -18,11 +18,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from .admin_registry import repository_for
 from .backends.base import EventStoreBackend, StoredEvent, StreamInfo, StreamPage
-from .backends.django import DjangoBackend
 from .exceptions import EventStoreError
 from .history import StreamHistory, VersionState, state_at
+from .registry import repositories
 from .store import get_backend
 
 
@@ -50,7 +49,7 @@ class StreamAdmin(admin.ModelAdmin):
         "bad_version": "Stream {uuid} has no version “{version}”: pick a version from 1 to {current}.",
         "no_repository": (
             "No repository is registered for aggregate type {type}, so its state cannot be rebuilt here. "
-            "Register one with eventstore.admin_registry.register_repository() in your app's admin.py."
+            "Register one with eventstore.register() in your app's repositories.py."
         ),
         "snapshot_taken": "Took a snapshot of {type} {uuid} at version {version}.",
         "snapshot_closed": "{type} {uuid} is closed: closed streams are not snapshotted.",
@@ -151,7 +150,7 @@ class StreamAdmin(admin.ModelAdmin):
             messages.warning(request, self.user_messages["no_stream"].format(uuid=aggregate_uuid))
             return HttpResponseRedirect(reverse("admin:eventstore_stream_changelist"))
         version, error = self._requested_version(request, stream)
-        repository = repository_for(stream.aggregate_type)
+        repository = repositories.repository_for(stream.aggregate_type)
         version_state: VersionState | None = None
         state_error = None
         if repository is None:
@@ -169,7 +168,7 @@ class StreamAdmin(admin.ModelAdmin):
         page = paginator.get_page(request.GET.get("page") or history.page_of(version, self.history_per_page))
         # One more than shown tells whether there are older ones without reading every snapshot's state.
         snapshots = backend.list_snapshots(aggregate_uuid, limit=self.snapshots_shown + 1)
-        events_in_admin = isinstance(backend, DjangoBackend)
+        events_in_admin = backend.events_in_django_models
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -220,7 +219,7 @@ class StreamAdmin(admin.ModelAdmin):
         if stream is None:
             messages.warning(request, self.user_messages["no_stream"].format(uuid=aggregate_uuid))
             return HttpResponseRedirect(reverse("admin:eventstore_stream_changelist"))
-        repository = repository_for(stream.aggregate_type)
+        repository = repositories.repository_for(stream.aggregate_type)
         if repository is None:
             messages.error(request, self.user_messages["no_repository"].format(type=stream.aggregate_type))
             return HttpResponseRedirect(stream_url(aggregate_uuid))

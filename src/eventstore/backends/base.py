@@ -110,6 +110,9 @@ class EventStoreBackend(abc.ABC):
     #: True when an append commits in the Django database's transaction, so rows the caller writes in
     #: the same `transaction.atomic()` block commit or roll back together with the events.
     commits_with_django_database: bool = False
+    #: True when the events are rows of the EventRecord model in the default database, so the admin's
+    #: event list can show them.
+    events_in_django_models: bool = False
 
     def __init__(self, **options: Any) -> None:
         self.options = options

@@ -54,6 +54,10 @@ class DjangoBackend(EventStoreBackend):
         return self.alias == DEFAULT_DB_ALIAS
 
     @property
+    def events_in_django_models(self) -> bool:  # type: ignore[override]
+        return self.alias == DEFAULT_DB_ALIAS
+
+    @property
     def dialect(self) -> Dialect:
         return dialect_for(connections[self.alias])
 

@@ -10,6 +10,8 @@ from uuid import UUID
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from eventstore import conf
+
 #: Largest --batch-size: beyond it a batch buys no speed and only risks memory and SQL limits.
 MAX_BATCH_SIZE = 100_000
 
@@ -54,7 +56,8 @@ class EventStoreCommand(BaseCommand):
         parser.error = error  # type: ignore[method-assign]
         return parser
 
-    def add_batch_size(self, parser: argparse.ArgumentParser, default: int = 1000) -> None:
+    def add_batch_size(self, parser: argparse.ArgumentParser, default: int | None = None) -> None:
+        default = default or conf.get("PROJECTION_BATCH_SIZE")
         parser.add_argument(
             "--batch-size",
             type=batch_size,

@@ -10,7 +10,9 @@ from django.core.management.base import CommandError
 
 from eventstore import store
 from eventstore.backends.base import StreamInfo
-from eventstore.maintenance import aggregate_classes, iter_streams, snapshot_stream
+from eventstore.exceptions import UnknownAggregateType
+from eventstore.maintenance import iter_streams, snapshot_stream
+from eventstore.registry import repositories
 
 from ._base import EventStoreCommand, positive_int
 
@@ -23,7 +25,6 @@ class Command(EventStoreCommand):
     )
 
     NOTHING_CHOSEN = "Say which streams: --aggregate UUID, --aggregate-type TYPE, --min-events N or --all."
-    UNKNOWN_TYPE = "Unknown aggregate type {name!r}; known: {known}."
     NO_STREAM = "No stream {uuid}: it has no events."
     SUMMARY = "Snapshotted {taken} of {total} stream(s){skipped}."
     DRY_RUN_SUMMARY = "Dry run: would snapshot {taken} of {total} stream(s){skipped}."
@@ -43,12 +44,11 @@ class Command(EventStoreCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         backend = store.get_backend()
-        classes = aggregate_classes()
         min_events = options["min_events"] or 1
-        streams, total = self.chosen_streams(options, classes)
+        streams, total = self.chosen_streams(options)
         taken, skipped = 0, Counter[str]()
         for done, stream in enumerate(streams, start=1):
-            outcome = snapshot_stream(backend, stream, classes, min_events=min_events, dry_run=options["dry_run"])
+            outcome = snapshot_stream(backend, stream, repositories, min_events=min_events, dry_run=options["dry_run"])
             if outcome.version is None:
                 skipped[outcome.skipped] += 1
                 self.say(f"  skipped {stream.aggregate_uuid}: {outcome.skipped}", 2)
@@ -61,7 +61,7 @@ class Command(EventStoreCommand):
         template = self.DRY_RUN_SUMMARY if options["dry_run"] else self.SUMMARY
         self.say(template.format(taken=taken, total=total, skipped=detail))
 
-    def chosen_streams(self, options: dict[str, Any], classes: dict[str, Any]) -> tuple[Any, int]:
+    def chosen_streams(self, options: dict[str, Any]) -> tuple[Any, int]:
         backend = store.get_backend()
         if options["aggregate"]:
             aggregate_uuid = self.parse_uuid(options["aggregate"])
@@ -71,9 +71,8 @@ class Command(EventStoreCommand):
             return [stream], 1
         if options["aggregate_type"]:
             name = options["aggregate_type"]
-            if name not in classes:
-                known = ", ".join(sorted(classes)) or "none"
-                raise CommandError(self.UNKNOWN_TYPE.format(name=name, known=known))
+            if name not in repositories:
+                raise CommandError(str(UnknownAggregateType(name, repositories.aggregate_types())))
             return iter_streams(backend, aggregate_type=name), backend.count_streams(aggregate_type=name)
         if options["all"] or options["min_events"]:
             return iter_streams(backend), backend.count_streams()

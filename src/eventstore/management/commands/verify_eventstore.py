@@ -8,7 +8,9 @@ from typing import Any
 from django.core.management.base import CommandError
 
 from eventstore import store
-from eventstore.maintenance import StreamReport, aggregate_classes, verify_store
+from eventstore.exceptions import UnknownAggregateType
+from eventstore.maintenance import StreamReport, verify_store
+from eventstore.registry import repositories
 
 from ._base import EventStoreCommand
 
@@ -19,7 +21,6 @@ class Command(EventStoreCommand):
         "every snapshot equals the state rebuilt from the events. Prints a report; exits 1 on any fault."
     )
 
-    UNKNOWN_TYPE = "Unknown aggregate type {name!r}; the store holds: {known}."
     SOUND = "Checked {streams} stream(s), {events} event(s), {snapshots} snapshot(s): no faults."
     FAULTY = "{faults} fault(s) in {streams} of {total} stream(s); see the report above."
 
@@ -29,9 +30,8 @@ class Command(EventStoreCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         backend = store.get_backend()
         name = options["aggregate_type"]
-        if name is not None and name not in set(backend.aggregate_types()) | set(aggregate_classes()):
-            known = ", ".join(backend.aggregate_types()) or "no streams"
-            raise CommandError(self.UNKNOWN_TYPE.format(name=name, known=known))
+        if name is not None and name not in repositories:
+            raise CommandError(str(UnknownAggregateType(name, repositories.aggregate_types())))
         reports = verify_store(backend, aggregate_type=name, on_stream=self.on_stream)
         faulty = [report for report in reports if report.faults]
         if self.verbosity >= 1:

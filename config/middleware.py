@@ -72,6 +72,8 @@ class NulByteMiddleware:
 class ServiceUnavailableMiddleware:
     """Turn an unreachable database or event store into 503 with Retry-After, never a 500.
 
+    The event store raises BackendUnavailable whatever its backend. OperationalError and InterfaceError
+    still come from the rest of the site's Django database: sessions, users, tokens, the read model.
     Put it last in MIDDLEWARE so that it sees the view's exception first.
     """
 

@@ -17,10 +17,19 @@ together), no model instances, JSON encoded and decoded once. The rest uses the 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, InterfaceError, OperationalError, connections, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    transaction,
+)
 from django.db.models import Q
 from django.utils import timezone
 
@@ -60,6 +69,9 @@ class DjangoBackend(EventStoreBackend):
     @property
     def dialect(self) -> Dialect:
         return dialect_for(connections[self.alias])
+
+    def _cursor(self) -> Any:
+        return connections[self.alias].cursor()
 
     # Writing
 
@@ -162,7 +174,7 @@ class DjangoBackend(EventStoreBackend):
         last_version = to_version if to_version is not None else 2**31 - 1
         while next_version <= last_version:
             dialect = self.dialect
-            with connections[self.alias].cursor() as cursor:
+            with database_errors(f"Reading stream {aggregate_uuid}"), self._cursor() as cursor:
                 events = dialect.read_stream(cursor, aggregate_uuid, next_version, last_version, batch_size)
             yield from events
             if len(events) < batch_size:
@@ -172,7 +184,7 @@ class DjangoBackend(EventStoreBackend):
     def read_all(self, after_position: int = 0, *, batch_size: int = 1000) -> Iterator[StoredEvent]:
         while True:
             dialect = self.dialect
-            with connections[self.alias].cursor() as cursor:
+            with database_errors(f"Reading the store after position {after_position}"), self._cursor() as cursor:
                 events = dialect.read_all(cursor, after_position, batch_size)
             yield from events
             if len(events) < batch_size:
@@ -181,18 +193,20 @@ class DjangoBackend(EventStoreBackend):
 
     def last_position(self) -> int:
         dialect = self.dialect
-        with connections[self.alias].cursor() as cursor:
+        with database_errors("Reading the store's last position"), self._cursor() as cursor:
             return dialect.last_position(cursor)
 
     # Streams
 
     def get_stream(self, aggregate_uuid: UUID) -> StreamInfo | None:
-        row = Stream.objects.using(self.alias).filter(aggregate_uuid=aggregate_uuid).values_list(*STREAM_FIELDS).first()
-        return StreamInfo(*row) if row else None
+        with database_errors(f"Reading stream {aggregate_uuid}'s head"):
+            row = Stream.objects.using(self.alias).filter(aggregate_uuid=aggregate_uuid).values_list(*STREAM_FIELDS)
+            first = row.first()
+        return StreamInfo(*first) if first else None
 
     def get_version(self, aggregate_uuid: UUID) -> int:
         dialect = self.dialect
-        with connections[self.alias].cursor() as cursor:
+        with database_errors(f"Reading stream {aggregate_uuid}'s version"), self._cursor() as cursor:
             return dialect.get_version(cursor, aggregate_uuid)
 
     def list_streams(
@@ -204,7 +218,8 @@ class DjangoBackend(EventStoreBackend):
         if cursor:
             updated_at, uuid = decode_stream_cursor(cursor)
             query = query.filter(Q(updated_at__lt=updated_at) | Q(updated_at=updated_at, aggregate_uuid__lt=uuid))
-        rows = list(query.values_list(*STREAM_FIELDS)[: limit + 1])
+        with database_errors("Listing streams"):
+            rows = list(query.values_list(*STREAM_FIELDS)[: limit + 1])
         streams = [StreamInfo(*row) for row in rows[:limit]]
         next_cursor = encode_stream_cursor(streams[-1]) if len(rows) > limit else None
         return StreamPage(streams, next_cursor)
@@ -213,29 +228,43 @@ class DjangoBackend(EventStoreBackend):
         query = Stream.objects.using(self.alias).all()
         if aggregate_type:
             query = query.filter(aggregate_type=aggregate_type)
-        return query.count()
+        with database_errors("Counting streams"):
+            return query.count()
 
     def aggregate_types(self) -> list[str]:
-        return list(
-            Stream.objects.using(self.alias)
-            .order_by("aggregate_type")
-            .values_list("aggregate_type", flat=True)
-            .distinct()
-        )
+        with database_errors("Listing aggregate types"):
+            return list(
+                Stream.objects.using(self.alias)
+                .order_by("aggregate_type")
+                .values_list("aggregate_type", flat=True)
+                .distinct()
+            )
 
     # Snapshots
 
     def save_snapshot(self, snapshot: SnapshotRecord) -> None:
         dialect = self.dialect
-        with connections[self.alias].cursor() as cursor:
+        doing = f"Saving a snapshot of stream {snapshot.aggregate_uuid} at version {snapshot.version}"
+        with database_errors(doing), self._cursor() as cursor:
             dialect.save_snapshot(cursor, snapshot, snapshot.created_at or timezone.now())
 
     def get_snapshot(self, aggregate_uuid: UUID, *, max_version: int | None = None) -> SnapshotRecord | None:
         dialect = self.dialect
-        with connections[self.alias].cursor() as cursor:
+        with database_errors(f"Reading stream {aggregate_uuid}'s snapshot"), self._cursor() as cursor:
             return dialect.get_snapshot(cursor, aggregate_uuid, max_version)
 
     def list_snapshots(self, aggregate_uuid: UUID, *, limit: int | None = None) -> list[SnapshotRecord]:
         dialect = self.dialect
-        with connections[self.alias].cursor() as cursor:
+        with database_errors(f"Listing stream {aggregate_uuid}'s snapshots"), self._cursor() as cursor:
             return dialect.list_snapshots(cursor, aggregate_uuid, limit)
+
+
+@contextmanager
+def database_errors(doing: str) -> Iterator[None]:
+    """Turn the database driver's errors into the event store's: callers never catch a driver's exception."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise BackendUnavailable(f"{doing}: the database did not answer: {exc}") from exc
+    except DatabaseError as exc:
+        raise EventStoreError(f"{doing}: the database refused the request: {exc}") from exc

@@ -76,6 +76,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--username", default="demo", help="Demo superuser's name (default demo).")
         parser.add_argument("--password", default="demo", help="Its password when created (default demo).")
+        parser.add_argument(
+            "--site-url",
+            default="http://127.0.0.1:8000",
+            help="Where the site is served, for the closing hint (bin/run passes its own address).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         username = options["username"].strip()
@@ -87,10 +92,10 @@ class Command(BaseCommand):
         with event_context(actor=username, correlation_id="load_demo_data"):
             for name, fill in DEMO_CARTS:
                 self.demo_cart(name, fill)
+        site = options["site_url"].rstrip("/")
         self.stdout.write(
-            "Log in at http://127.0.0.1:8000/admin/ as "
-            f"{username} / {options['password']}; API: curl -u {username}:{options['password']} "
-            f"http://127.0.0.1:8000/api/carts/ (or -H 'Authorization: Token {token.key}')."
+            f"Open {site}/ and log in as {username} / {options['password']}; "
+            f"API: curl -H 'Authorization: Token {token.key}' {site}/api/carts/"
         )
 
     def demo_user(self, username: str, password: str) -> Any:

@@ -1,8 +1,9 @@
 """The DynamoDB backend: the event store on DynamoDB, through boto3.
 
-Settings: EVENTSTORE_BACKEND=dynamodb selects it; boto3 reads its own environment (AWS_DEFAULT_REGION,
-credentials, AWS_ENDPOINT_URL_DYNAMODB for a local endpoint); OPTIONS TABLE_PREFIX (default
-"eventstore_", from EVENTSTORE_DYNAMODB_TABLE_PREFIX in config/settings.py) and TABLES name the tables.
+Settings: an alias of EVENTSTORE["BACKENDS"] with BACKEND "eventstore.backends.dynamodb.DynamoDBBackend";
+boto3 reads its own environment (AWS_DEFAULT_REGION, credentials, AWS_ENDPOINT_URL_DYNAMODB for a local
+endpoint); OPTIONS TABLE_PREFIX (default "eventstore_") and TABLES name the tables. Needs the `dynamodb`
+extra (boto3): the system check eventstore.E002 says so when it is missing.
 `python manage.py create_dynamodb_tables` creates them; `copy_events` moves a store in or out.
 
 Tables (see dynamodb_schema): events (AggregateUuid + Version), streams (one head per stream),

@@ -1,0 +1,25 @@
+"""The read model of the test domain: one AccountSummary row per account, kept by the account_summary projection."""
+
+from django.db import models
+
+
+class AccountSummary(models.Model):
+    OPEN = "open"
+    CLOSED = "closed"
+    STATUSES = [(OPEN, "open"), (CLOSED, "closed")]
+
+    uuid = models.UUIDField(primary_key=True)
+    owner = models.CharField(max_length=100, default="")
+    status = models.CharField(max_length=10, choices=STATUSES, default=OPEN)
+    balances = models.JSONField(default=dict, help_text="Balance by currency.")
+    transactions = models.PositiveIntegerField(default=0, help_text="Deposits and withdrawals.")
+    version = models.PositiveIntegerField()
+    opened_at = models.DateTimeField()
+    updated_at = models.DateTimeField(help_text="When the last event was recorded.")
+
+    class Meta:
+        verbose_name_plural = "account summaries"
+        ordering = ["-updated_at", "-uuid"]
+
+    def __str__(self) -> str:
+        return f"account {self.uuid} v{self.version} ({self.status})"

@@ -1,4 +1,4 @@
-"""factory-boy factories for events, streams and carts."""
+"""factory-boy factories for events, streams and accounts (the test domain, tests/testapp)."""
 
 from __future__ import annotations
 
@@ -7,27 +7,27 @@ from typing import Any
 
 import factory
 
-from carts.domain import ShoppingCart
-from carts.repository import carts
 from eventstore import store
 from eventstore.backends.base import NewEvent, StoredEvent
+from tests.testapp.domain import Account
+from tests.testapp.repositories import accounts
 
 
 class NewEventFactory(factory.Factory):
-    """An ItemAdded-shaped event ready to append."""
+    """A MoneyDeposited-shaped event ready to append."""
 
     class Meta:
         model = NewEvent
 
-    name = "ItemAdded"
+    name = "MoneyDeposited"
     schema_version = 2
-    data = factory.Sequence(lambda n: {"name": f"item-{n}", "quantity": 1})
+    data = factory.Sequence(lambda n: {"amount": n + 1, "currency": "EUR"})
     metadata = factory.LazyFunction(dict)
     event_uuid = factory.LazyFunction(uuid.uuid4)
 
 
 def append_stream(
-    events: int = 3, *, aggregate_uuid: uuid.UUID | None = None, aggregate_type: str = "ShoppingCart", **kwargs: Any
+    events: int = 3, *, aggregate_uuid: uuid.UUID | None = None, aggregate_type: str = "Account", **kwargs: Any
 ) -> list[StoredEvent]:
     """Append a stream of `events` generic events through the configured backend and return them."""
     aggregate_uuid = aggregate_uuid or uuid.uuid4()
@@ -41,21 +41,23 @@ def append_stream(
     )
 
 
-class CartFactory(factory.Factory):
-    """A saved ShoppingCart; `items` is a list of (name, quantity) to add, `closed` closes it."""
+class AccountFactory(factory.Factory):
+    """A saved Account of `owner`; `deposits` lists amounts in euros or (amount, currency) pairs; `closed` closes it."""
 
     class Meta:
-        model = ShoppingCart
+        model = Account
 
     uuid = factory.LazyFunction(uuid.uuid4)
+    owner = "ann"
 
     @classmethod
-    def _create(cls, model_class: type[ShoppingCart], *args: Any, **kwargs: Any) -> ShoppingCart:
-        items = kwargs.pop("items", [("apple", 1)])
+    def _create(cls, model_class: type[Account], *args: Any, **kwargs: Any) -> Account:
+        deposits = kwargs.pop("deposits", [10])
         closed = kwargs.pop("closed", False)
-        cart = model_class.open(kwargs["uuid"])
-        for name, quantity in items:
-            cart.add_item(name, quantity)
+        account = model_class.open(kwargs["owner"], kwargs["uuid"])
+        for deposit in deposits:
+            amount, currency = deposit if isinstance(deposit, tuple) else (deposit, "EUR")
+            account.deposit(amount, currency)
         if closed:
-            cart.close()
-        return carts.save(cart)
+            account.close()
+        return accounts.save(account)

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from carts.domain import ShoppingCart
 from eventstore.backends.base import NewEvent
 from eventstore.exceptions import UnknownEventError, VersionNotFound
 from eventstore.history import (
@@ -24,7 +23,8 @@ from eventstore.history import (
     state_at,
 )
 from eventstore.repository import Repository
-from tests.factories import CartFactory
+from tests.factories import AccountFactory
+from tests.testapp.domain import Account
 
 # JSON-ready states over a few keys, so that two draws share parts: leaves, lists, nested and empty mappings.
 keys = st.sampled_from(["a", "b", "c", "items"])
@@ -55,7 +55,7 @@ def test_a_detached_state_shares_no_container_with_the_aggregate_state():
 
 @pytest.fixture
 def repo(backend):
-    return Repository(ShoppingCart)
+    return Repository(Account)
 
 
 def test_flatten_keeps_leaves_by_path_and_empty_mappings_as_leaves():
@@ -104,109 +104,114 @@ def test_diff_from_nothing_adds_every_part():
     ]
 
 
-def _cart_history(repo):
-    cart = ShoppingCart.open()
-    cart.add_item("apple", 1)  # v2
-    cart.add_item("pear", 2)  # v3
-    cart.add_item("apple", 4)  # v4
-    cart.remove_item("pear")  # v5
-    cart.add_item("plum", 1)  # v6
-    repo.save(cart)
-    return cart
+def _account_history(repo):
+    account = Account.open("ann")
+    account.deposit(1, "EUR")  # v2
+    account.deposit(2, "USD")  # v3
+    account.deposit(4, "EUR")  # v4
+    account.withdraw(2, "USD")  # v5: the last dollars leave, and USD with them
+    account.deposit(1, "GBP")  # v6
+    repo.save(account)
+    return account
 
 
 def test_state_at_a_past_version_shows_that_state_what_its_event_changed_and_who_last_changed_each_part(repo):
-    cart = _cart_history(repo)
+    account = _account_history(repo)
 
-    at = state_at(repo, cart.uuid, 4)
+    at = state_at(repo, account.uuid, 4)
 
-    assert at.version == 4 and at.event.name == "ItemAdded"
-    assert at.state == {"status": "open", "items": {"apple": 5, "pear": 2}}
-    assert at.changes == [Change(("items", "apple"), "changed", 1, 5)]
+    assert at.version == 4 and at.event.name == "MoneyDeposited"
+    assert at.state == {"status": "open", "owner": "ann", "balances": {"EUR": 5, "USD": 2}}
+    assert at.changes == [Change(("balances", "EUR"), "changed", 1, 5)]
     blame = {part.path: part.changed_by.version for part in at.parts}
-    assert blame == {("status",): 1, ("items", "apple"): 4, ("items", "pear"): 3}
+    assert blame == {("status",): 1, ("owner",): 1, ("balances", "EUR"): 4, ("balances", "USD"): 3}
     assert at.blame_complete and at.replayed_from == 0 and at.replayed == 4
 
 
 def test_blame_of_a_part_removed_and_added_again_names_the_event_that_added_it_back(repo):
-    cart = _cart_history(repo)
-    cart.add_item("pear", 1)  # v7
-    repo.save(cart)
+    account = _account_history(repo)
+    account.deposit(1, "USD")  # v7
+    repo.save(account)
 
-    at = state_at(repo, cart.uuid, 7)
+    at = state_at(repo, account.uuid, 7)
 
-    assert {p.path: p.changed_by.version for p in at.parts}[("items", "pear")] == 7
-    assert at.changes == [Change(("items", "pear"), "added", after=1)]
+    assert {p.path: p.changed_by.version for p in at.parts}[("balances", "USD")] == 7
+    assert at.changes == [Change(("balances", "USD"), "added", after=1)]
 
 
 def test_blame_matches_a_version_by_version_replay_at_every_version(repo):
-    cart = _cart_history(repo)
-    for version in range(1, cart.version + 1):
-        at = state_at(repo, cart.uuid, version)
+    account = _account_history(repo)
+    for version in range(1, account.version + 1):
+        at = state_at(repo, account.uuid, version)
         for part in at.parts:
             # The blamed event changed the part, and no later event up to `version` did.
             last = part.changed_by.version
-            before = flatten(repo.load(cart.uuid, last - 1).get_state()) if last > 1 else {}
+            before = flatten(repo.load(account.uuid, last - 1).get_state()) if last > 1 else {}
             assert before.get(part.path) != part.value
             for later in range(last, version + 1):
-                assert flatten(repo.load(cart.uuid, later).get_state())[part.path] == part.value
+                assert flatten(repo.load(account.uuid, later).get_state())[part.path] == part.value
+
+
+def currency(n: int) -> str:
+    """Return the n-th of the currency codes AAA, AAB, …: a part of the state of its own per deposit."""
+    return "A" + chr(65 + n // 26) + chr(65 + n % 26)
 
 
 def test_with_a_window_the_replay_starts_at_a_snapshot_and_older_parts_are_blamed_on_nobody(backend):
-    repo = Repository(ShoppingCart, snapshot_every=10)
-    cart = repo.save(ShoppingCart.open())
-    for n in range(30):  # item-n is added at version n + 2; saving one by one snapshots v10, v20, v30
-        cart.add_item(f"item-{n}")
-        repo.save(cart)
+    repo = Repository(Account, snapshot_every=10)
+    account = repo.save(Account.open("ann"))
+    for n in range(30):  # currency(n) is deposited at version n + 2; saving one by one snapshots v10, v20, v30
+        account.deposit(1, currency(n))
+        repo.save(account)
 
-    at = state_at(repo, cart.uuid, 31, blame_window=5)
+    at = state_at(repo, account.uuid, 31, blame_window=5)
 
     assert at.replayed_from == 20 and at.replayed == 11 and not at.blame_complete
     blame = {part.path: part.changed_by for part in at.parts}
-    assert blame[("items", "item-29")].version == 31
-    assert blame[("items", "item-19")].version == 21
-    assert blame[("items", "item-0")] is None and blame[("status",)] is None
-    assert at.state == state_at(repo, cart.uuid, 31).state
+    assert blame[("balances", currency(29))].version == 31
+    assert blame[("balances", currency(19))].version == 21
+    assert blame[("balances", currency(0))] is None and blame[("status",)] is None and blame[("owner",)] is None
+    assert at.state == state_at(repo, account.uuid, 31).state
 
 
 def test_a_window_reaching_before_every_snapshot_replays_from_the_start(backend):
-    repo = Repository(ShoppingCart, snapshot_every=10)
-    cart = CartFactory(items=[("apple", 1)] * 12)
+    repo = Repository(Account, snapshot_every=10)
+    account = AccountFactory(deposits=[1] * 12)
 
-    at = state_at(repo, cart.uuid, 13, blame_window=5)
+    at = state_at(repo, account.uuid, 13, blame_window=5)
 
     assert at.replayed_from == 0 and at.blame_complete
 
 
 def test_state_at_a_version_the_stream_has_not_reached_raises_version_not_found(repo):
-    cart = CartFactory()
+    account = AccountFactory()
 
     with pytest.raises(VersionNotFound) as caught:
-        state_at(repo, cart.uuid, 9)
+        state_at(repo, account.uuid, 9)
 
     assert caught.value.current_version == 2
 
 
 def test_state_at_version_zero_or_a_zero_window_is_refused(repo):
-    cart = CartFactory()
+    account = AccountFactory()
 
     with pytest.raises(ValueError, match="Versions start at 1"):
-        state_at(repo, cart.uuid, 0)
+        state_at(repo, account.uuid, 0)
     with pytest.raises(ValueError, match="at least one event"):
-        state_at(repo, cart.uuid, 1, blame_window=0)
+        state_at(repo, account.uuid, 1, blame_window=0)
 
 
 def test_an_unknown_event_names_the_stream_and_version(repo, backend):
-    cart = CartFactory()
-    backend.append(cart.uuid, "ShoppingCart", cart.version, [NewEvent("ItemPainted", {"colour": "red"})])
+    account = AccountFactory()
+    backend.append(account.uuid, "Account", account.version, [NewEvent("InterestPaid", {"rate": "red"})])
 
-    with pytest.raises(UnknownEventError, match=rf"stream {cart.uuid}, version 3"):
-        state_at(repo, cart.uuid, 3)
+    with pytest.raises(UnknownEventError, match=rf"stream {account.uuid}, version 3"):
+        state_at(repo, account.uuid, 3)
 
 
 def test_stream_history_pages_are_version_ranges_newest_first(backend):
-    cart = CartFactory(items=[("apple", 1)] * 9)  # v1..v10
-    history = StreamHistory(backend, cart.uuid, 10)
+    account = AccountFactory(deposits=[1] * 9)  # v1..v10
+    history = StreamHistory(backend, account.uuid, 10)
 
     assert len(history) == 10
     assert [e.version for e in history[0:4]] == [10, 9, 8, 7]

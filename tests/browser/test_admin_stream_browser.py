@@ -13,7 +13,7 @@ from carts.repository import carts
 from eventstore.context import event_context
 from eventstore.stream_admin import stream_url
 from tests.browser.conftest import browser_page
-from tests.factories import CartFactory
+from tests.carts.factories import CartFactory
 
 pytestmark = pytest.mark.browser
 

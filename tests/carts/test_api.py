@@ -19,7 +19,7 @@ from carts.idempotency import fingerprint_of
 from carts.models import CartSummary, IdempotentResponse
 from carts.repository import carts
 from eventstore.exceptions import ConcurrencyError
-from tests.factories import CartFactory
+from tests.carts.factories import CartFactory
 
 
 def open_cart(api: APIClient, **body) -> dict:

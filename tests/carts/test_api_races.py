@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from carts import writes
 from carts.models import CartSummary
 from carts.repository import carts
-from tests.factories import CartFactory
+from tests.carts.factories import CartFactory
 
 THREADS = 6
 REQUESTS_PER_THREAD = 8

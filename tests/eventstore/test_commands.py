@@ -10,19 +10,17 @@ from io import StringIO
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from carts.management.commands.load_demo_data import LONG_CART_EVENTS, demo_uuid
-from carts.models import CartSummary
-from carts.repository import carts
 from eventstore import projections
 from eventstore.backends.base import NewEvent, SnapshotRecord
 from eventstore.models import Checkpoint
 from eventstore.projections import Projection
 from tests.conftest import requires_django_backend
-from tests.factories import CartFactory
+from tests.factories import AccountFactory
+from tests.testapp.models import AccountSummary
+from tests.testapp.repositories import accounts
 
 
 def run(*args: str) -> str:
@@ -36,47 +34,48 @@ def run(*args: str) -> str:
 
 def test_replay_rebuilds_a_damaged_read_model_with_progress(backend):
     for _ in range(4):
-        CartFactory(items=[("apple", 1), ("pear", 2)])
-    inline = projections.registry.get("cart_summary").export()
-    CartSummary.objects.update(total_quantity=0)
-    CartSummary.objects.first().delete()
+        AccountFactory(deposits=[1, (2, "USD")])
+    inline = projections.registry.get("account_summary").export()
+    AccountSummary.objects.update(transactions=0)
+    AccountSummary.objects.first().delete()
 
-    output = run("replay_projections", "--projection", "cart_summary", "--batch-size", "5")
+    output = run("replay_projections", "--projection", "account_summary", "--batch-size", "5")
 
-    assert projections.registry.get("cart_summary").export() == inline
-    assert "cart_summary: 5 events" in output  # the first batch always shows
+    assert projections.registry.get("account_summary").export() == inline
+    assert "account_summary: 5 events" in output  # the first batch always shows
     assert "events/s" in output and "ETA" in output
-    assert f"cart_summary: 12 event(s) up to position {backend.last_position()}" in output and output.rstrip().endswith(
-        "live."
-    )
+    assert f"account_summary: 12 event(s) up to position {backend.last_position()}" in output
+    assert output.rstrip().endswith("live.")
 
 
 def test_dry_run_reports_what_would_change_and_changes_nothing(backend):
-    kept = CartFactory(items=[("apple", 1)])
-    damaged = CartFactory(items=[("pear", 2)])
-    CartSummary.objects.filter(uuid=damaged.uuid).update(total_quantity=7)
-    CartSummary.objects.filter(uuid=kept.uuid).delete()
+    kept = AccountFactory(deposits=[1])
+    damaged = AccountFactory(deposits=[2, 3])
+    AccountSummary.objects.filter(uuid=damaged.uuid).update(transactions=7)
+    AccountSummary.objects.filter(uuid=kept.uuid).delete()
 
     output = run("replay_projections", "--dry-run")
 
-    assert "cart_summary: replaying would add 1, change 1 and remove 0 row(s)." in output
-    assert f"changed {damaged.uuid}: total_quantity: 7 -> 2" in output
+    assert "account_summary: replaying would add 1, change 1 and remove 0 row(s)." in output
+    assert f"changed {damaged.uuid}: transactions: 7 -> 2" in output
     assert f"add {kept.uuid}" in output
-    assert CartSummary.objects.get(uuid=damaged.uuid).total_quantity == 7
-    assert not CartSummary.objects.filter(uuid=kept.uuid).exists()
+    assert AccountSummary.objects.get(uuid=damaged.uuid).transactions == 7
+    assert not AccountSummary.objects.filter(uuid=kept.uuid).exists()
 
 
 def test_dry_run_on_a_sound_read_model_says_so(backend):
-    CartFactory()
+    AccountFactory()
 
-    assert "matches the event log (1 row(s)); nothing would change" in run("replay_projections", "--dry-run")
+    assert "account_summary: the live read model matches the event log (1 row(s)); nothing would change" in run(
+        "replay_projections", "--dry-run"
+    )
 
 
 class Flaky(Projection):
-    """Count ItemAdded events; fail, or be interrupted, at a chosen stream version."""
+    """Count MoneyDeposited events; fail, or be interrupted, at a chosen stream version."""
 
     name = "test_flaky"
-    handles = frozenset({"ItemAdded"})
+    handles = frozenset({"MoneyDeposited"})
 
     def __init__(self) -> None:
         self.count = 0
@@ -103,14 +102,14 @@ def flaky(backend):
 
 
 def test_a_failing_projection_ends_with_the_event_and_resumes_once_fixed(flaky):
-    cart = CartFactory(items=[("a", 1), ("b", 1), ("c", 1)])
+    account = AccountFactory(deposits=[1, 2, 3])
     flaky.fail_at = 3
 
     with pytest.raises(CommandError) as caught:
         run("replay_projections", "--projection", "test_flaky")
 
     message = str(caught.value)
-    assert f"stream {cart.uuid} version 3 event ItemAdded: ValueError: no such price list" in message
+    assert f"stream {account.uuid} version 3 event MoneyDeposited: ValueError: no such price list" in message
     assert "--projection test_flaky --resume" in message
     assert "\n" not in message
     assert Checkpoint.objects.get(name="test_flaky").status == Checkpoint.STOPPED
@@ -123,8 +122,8 @@ def test_a_failing_projection_ends_with_the_event_and_resumes_once_fixed(flaky):
 
 
 def test_an_interrupted_replay_resumes_from_its_last_batch(flaky, backend):
-    cart = CartFactory(items=[(name, 1) for name in "abcdefgh"])  # versions 2..9 are ItemAdded
-    positions = [event.position for event in backend.read_stream(cart.uuid)]
+    account = AccountFactory(deposits=[1] * 8)  # versions 2..9 are MoneyDeposited
+    positions = [event.position for event in backend.read_stream(account.uuid)]
     flaky.interrupt_at = 7
 
     # Batches of two events: versions (1, 2), (3, 4), (5, 6) commit; (7, 8) is interrupted and rolled back.
@@ -142,7 +141,7 @@ def test_an_interrupted_replay_resumes_from_its_last_batch(flaky, backend):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--projection", "nope"], "Unknown projection 'nope'; registered: cart_summary"),
+        (["--projection", "nope"], "Unknown projection 'nope'; registered: .*account_summary"),
         (["--batch-size", "0"], "--batch-size"),
         (["--batch-size", "many"], "--batch-size"),
         (["--batch-size", "9" * 30], "--batch-size"),
@@ -158,21 +157,21 @@ def test_replay_refuses_bad_arguments(backend, args, message):
 
 
 def test_snapshot_one_aggregate(backend):
-    cart = CartFactory(items=[("a", 1), ("b", 1)])
+    account = AccountFactory(deposits=[1, (1, "USD")])
 
-    output = run("take_snapshots", "--aggregate", str(cart.uuid))
+    output = run("take_snapshots", "--aggregate", str(account.uuid))
 
-    assert [s.version for s in backend.list_snapshots(cart.uuid)] == [3]
-    assert backend.list_snapshots(cart.uuid)[0].state == carts.load(cart.uuid).get_state()
+    assert [s.version for s in backend.list_snapshots(account.uuid)] == [3]
+    assert backend.list_snapshots(account.uuid)[0].state == accounts.load(account.uuid).get_state()
     assert "Snapshotted 1 of 1 stream(s)." in output
-    again = run("take_snapshots", "--aggregate", str(cart.uuid))
+    again = run("take_snapshots", "--aggregate", str(account.uuid))
     assert "Snapshotted 0 of 1 stream(s); skipped 1 up to date." in again
 
 
 def test_snapshot_streams_past_a_threshold_only(backend):
-    long = CartFactory(items=[(f"item {n}", 1) for n in range(10)])  # 11 events
-    short = CartFactory(items=[("a", 1)])  # 2 events
-    closed = CartFactory(items=[(f"item {n}", 1) for n in range(10)], closed=True)
+    long = AccountFactory(deposits=[1] * 10)  # 11 events
+    short = AccountFactory(deposits=[1])  # 2 events
+    closed = AccountFactory(deposits=[1] * 10, closed=True)
 
     output = run("take_snapshots", "--min-events", "5")
 
@@ -184,13 +183,13 @@ def test_snapshot_streams_past_a_threshold_only(backend):
 
 
 def test_snapshot_all_and_by_type_and_dry_run(backend):
-    first, second = CartFactory(), CartFactory(items=[("a", 1), ("b", 1)])
+    first, second = AccountFactory(), AccountFactory(deposits=[1, 2])
 
     dry = run("take_snapshots", "--all", "--dry-run")
     assert "Dry run: would snapshot 2 of 2 stream(s)." in dry
     assert backend.list_snapshots(first.uuid) == []
 
-    run("take_snapshots", "--aggregate-type", "ShoppingCart")
+    run("take_snapshots", "--aggregate-type", "Account")
 
     assert [s.version for s in backend.list_snapshots(first.uuid)] == [2]
     assert [s.version for s in backend.list_snapshots(second.uuid)] == [3]
@@ -202,9 +201,9 @@ def test_snapshot_all_and_by_type_and_dry_run(backend):
         ([], "Say which streams"),
         (["--aggregate", "not-a-uuid"], "'not-a-uuid' is not a valid aggregate UUID."),
         (["--aggregate", "00000000-0000-0000-0000-000000000001"], "No stream 00000000-0000-0000-0000-000000000001"),
-        (["--aggregate-type", "Basket"], "Unknown aggregate type 'Basket'; known: .*ShoppingCart"),
+        (["--aggregate-type", "Basket"], "Unknown aggregate type 'Basket'; registered: .*Account"),
         (["--min-events", "0"], "--min-events"),
-        (["--all", "--aggregate-type", "ShoppingCart"], "not allowed with argument"),
+        (["--all", "--aggregate-type", "Account"], "not allowed with argument"),
     ],
 )
 def test_snapshot_refuses_bad_arguments(backend, args, message):
@@ -216,9 +215,9 @@ def test_snapshot_refuses_bad_arguments(backend, args, message):
 
 
 def test_verify_a_sound_store(backend):
-    CartFactory(items=[("a", 1)], closed=True)
-    cart = CartFactory(items=[("a", 1), ("b", 1)])
-    carts.take_snapshot(cart.uuid)
+    AccountFactory(deposits=[1], closed=True)
+    account = AccountFactory(deposits=[1, (1, "USD")])
+    accounts.take_snapshot(account.uuid)
 
     output = run("verify_eventstore")
 
@@ -226,18 +225,19 @@ def test_verify_a_sound_store(backend):
 
 
 def test_verify_reports_a_wrong_snapshot_and_an_unknown_event(backend):
-    cart = CartFactory(items=[("a", 1)])
-    backend.save_snapshot(SnapshotRecord(cart.uuid, "ShoppingCart", 2, {"status": "open", "items": {"a": 5}}, 1))
-    odd = CartFactory()
-    backend.append(odd.uuid, "ShoppingCart", 2, [NewEvent(name="CouponApplied", data={"code": "X"})])
+    account = AccountFactory(deposits=[1])
+    wrong = {"status": "open", "owner": "ann", "balances": {"EUR": 5}}
+    backend.save_snapshot(SnapshotRecord(account.uuid, "Account", 2, wrong, 1))
+    odd = AccountFactory()
+    backend.append(odd.uuid, "Account", 2, [NewEvent(name="InterestPaid", data={"rate": "X"})])
     out = StringIO()
 
     with pytest.raises(CommandError) as caught:
         call_command("verify_eventstore", stdout=out)
 
     report = out.getvalue()
-    assert f"FAULT stream {cart.uuid} (ShoppingCart): snapshot at version 2 differs from the state rebuilt" in report
-    assert f"FAULT stream {odd.uuid} (ShoppingCart) version 3 CouponApplied: Unknown event 'CouponApplied'" in report
+    assert f"FAULT stream {account.uuid} (Account): snapshot at version 2 differs from the state rebuilt" in report
+    assert f"FAULT stream {odd.uuid} (Account) version 3 InterestPaid: Unknown event 'InterestPaid'" in report
     assert str(caught.value) == "2 fault(s) in 2 of 2 stream(s); see the report above."
 
 
@@ -245,49 +245,19 @@ def test_verify_reports_a_wrong_snapshot_and_an_unknown_event(backend):
 def test_verify_reports_a_gap_in_a_stream(backend):
     from eventstore.models import EventRecord
 
-    cart = CartFactory(items=[("a", 1), ("b", 1)])
-    EventRecord.objects.filter(aggregate_uuid=cart.uuid, version=2).delete()  # damage the table behind the store
+    account = AccountFactory(deposits=[1, 2])
+    EventRecord.objects.filter(aggregate_uuid=account.uuid, version=2).delete()  # damage the table behind the store
     out = StringIO()
 
     with pytest.raises(CommandError):
         call_command("verify_eventstore", stdout=out)
 
-    assert f"FAULT stream {cart.uuid} (ShoppingCart): version 3 (ItemAdded) follows version 1" in out.getvalue()
+    assert f"FAULT stream {account.uuid} (Account): version 3 (MoneyDeposited) follows version 1" in out.getvalue()
 
 
 def test_verify_refuses_an_unknown_type(backend):
     with pytest.raises(CommandError, match="Unknown aggregate type 'Basket'"):
         run("verify_eventstore", "--aggregate-type", "Basket")
-
-
-# load_demo_data
-
-
-def test_demo_data_is_complete_and_loading_it_again_changes_nothing(backend):
-    run("load_demo_data")
-    position = backend.last_position()
-
-    output = run("load_demo_data")
-
-    assert backend.last_position() == position
-    assert "exists; skipped" in output and "as demo / demo" in output
-    demo = get_user_model().objects.get(username="demo")
-    assert demo.is_superuser and demo.check_password("demo")
-    streams = [backend.get_stream(demo_uuid(name)) for name in ("birthday party", "office supplies")]
-    assert streams[0].closed
-    assert streams[1].version >= LONG_CART_EVENTS >= 300
-    assert len(backend.list_snapshots(demo_uuid("office supplies"))) >= 3
-    assert CartSummary.objects.count() == backend.count_streams() == 5
-    assert "no faults" in run("verify_eventstore")
-
-
-@pytest.mark.parametrize(
-    "args", [["--username", ""], ["--username", " "], ["--username", "x" * 200], ["--password", ""]]
-)
-def test_demo_data_refuses_an_unusable_user(backend, args):
-    with pytest.raises(CommandError, match="--username needs 1 to 150 characters"):
-        run("load_demo_data", *args)
-    assert backend.last_position() == 0
 
 
 # As subprocesses: exit codes and one-line errors
@@ -300,7 +270,7 @@ def manage(*args: str) -> subprocess.CompletedProcess[str]:
         url = f"sqlite:///{db['NAME']}"
     else:
         url = f"postgres://{db['USER']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "tests.settings"}
     env.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
     return subprocess.run(
         [sys.executable, str(settings.BASE_DIR / "manage.py"), *args],
@@ -335,29 +305,30 @@ def test_bad_arguments_end_with_one_line_and_a_non_zero_exit(transactional_db, a
 
 @requires_django_backend
 def test_verify_exits_zero_on_a_sound_store_and_one_on_a_fault(tx_backend):
-    cart = CartFactory(items=[("a", 1)])
+    account = AccountFactory(deposits=[1])
 
     sound = manage("verify_eventstore")
-    tx_backend.save_snapshot(SnapshotRecord(cart.uuid, "ShoppingCart", 1, {"status": "open", "items": {"x": 1}}, 1))
+    wrong = {"status": "open", "owner": "ann", "balances": {"XXX": 1}}
+    tx_backend.save_snapshot(SnapshotRecord(account.uuid, "Account", 1, wrong, 1))
     faulty = manage("verify_eventstore")
 
     assert (sound.returncode, sound.stderr) == (0, "")
     assert "no faults" in sound.stdout
     assert faulty.returncode == 1
-    assert f"FAULT stream {cart.uuid}" in faulty.stdout
+    assert f"FAULT stream {account.uuid}" in faulty.stdout
     assert faulty.stderr == "CommandError: 1 fault(s) in 1 of 1 stream(s); see the report above.\n"
 
 
 @requires_django_backend
 def test_replay_and_snapshots_run_as_processes(tx_backend):
-    cart = CartFactory(items=[("a", 1), ("b", 2)])
-    CartSummary.objects.all().delete()
+    account = AccountFactory(deposits=[1, (2, "USD")])
+    AccountSummary.objects.all().delete()
 
     replay = manage("replay_projections")
-    snapshot = manage("take_snapshots", "--aggregate", str(cart.uuid))
+    snapshot = manage("take_snapshots", "--aggregate", str(account.uuid))
 
     assert replay.returncode == 0, replay.stderr
-    assert CartSummary.objects.get(uuid=cart.uuid).total_quantity == 3
+    assert AccountSummary.objects.get(uuid=account.uuid).balances == {"EUR": 1, "USD": 2}
     assert snapshot.returncode == 0, snapshot.stderr
-    assert [s.version for s in tx_backend.list_snapshots(cart.uuid)] == [3]
-    assert uuid.UUID(str(cart.uuid))
+    assert [s.version for s in tx_backend.list_snapshots(account.uuid)] == [3]
+    assert uuid.UUID(str(account.uuid))

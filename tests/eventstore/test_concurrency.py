@@ -11,11 +11,11 @@ from collections.abc import Callable
 import django
 from django.db import connection, connections
 
-from carts.domain import ShoppingCart
-from carts.repository import carts
 from eventstore import store
 from eventstore.exceptions import ConcurrencyError
 from tests.factories import NewEventFactory
+from tests.testapp.domain import Account
+from tests.testapp.repositories import accounts
 
 
 def run_in_threads(count: int, target: Callable[[int], None]) -> list[BaseException]:
@@ -41,76 +41,81 @@ def run_in_threads(count: int, target: Callable[[int], None]) -> list[BaseExcept
     return errors
 
 
-def assert_contiguous(cart_uuid: uuid.UUID, expected_events: int) -> None:
-    versions = [e.version for e in store.get_backend().read_stream(cart_uuid)]
+def assert_contiguous(account_uuid: uuid.UUID, expected_events: int) -> None:
+    versions = [e.version for e in store.get_backend().read_stream(account_uuid)]
     assert versions == list(range(1, expected_events + 1))
-    assert store.get_backend().get_version(cart_uuid) == expected_events
+    assert store.get_backend().get_version(account_uuid) == expected_events
 
 
-def test_threads_doing_load_modify_save_on_one_cart_lose_nothing(tx_backend):
-    cart = carts.save(ShoppingCart.open())
+def currency(prefix: int, n: int) -> str:
+    """Return a currency code of its own for each (worker, save): deposits then tell who wrote what."""
+    return chr(65 + prefix) + chr(65 + n // 26) + chr(65 + n % 26)
+
+
+def test_threads_doing_load_modify_save_on_one_account_lose_nothing(tx_backend):
+    account = accounts.save(Account.open("ann"))
     threads, saves_each = 6, 8
     acknowledged: list[str] = []
     conflicts = 0
     lock = threading.Lock()
 
-    def shop(index: int) -> None:
+    def deposit(index: int) -> None:
         nonlocal conflicts
         for n in range(saves_each):
-            name = f"t{index}-{n}"
+            code = currency(index, n)
             while True:
-                aggregate = carts.load(cart.uuid)
-                aggregate.add_item(name)
+                aggregate = accounts.load(account.uuid)
+                aggregate.deposit(1, code)
                 try:
-                    carts.save(aggregate)
+                    accounts.save(aggregate)
                 except ConcurrencyError:
                     with lock:
                         conflicts += 1
                     continue
                 with lock:
-                    acknowledged.append(name)
+                    acknowledged.append(code)
                 break
 
-    assert run_in_threads(threads, shop) == []
+    assert run_in_threads(threads, deposit) == []
 
     assert len(acknowledged) == threads * saves_each
-    assert_contiguous(cart.uuid, 1 + len(acknowledged))
-    assert set(carts.load(cart.uuid).items) == set(acknowledged)
+    assert_contiguous(account.uuid, 1 + len(acknowledged))
+    assert set(accounts.load(account.uuid).balances) == set(acknowledged)
 
 
-def _process_worker(db_name: str, cart_uuid: str, index: int, saves: int, results: multiprocessing.Queue) -> None:
+def _process_worker(db_name: str, account_uuid: str, index: int, saves: int, results: multiprocessing.Queue) -> None:
     django.setup()
     connections.databases["default"]["NAME"] = db_name
     acknowledged = []
     for n in range(saves):
-        name = f"p{index}-{n}"
-        carts.update(uuid.UUID(cart_uuid), lambda cart, name=name: cart.add_item(name), attempts=1000)
-        acknowledged.append(name)
+        code = currency(10 + index, n)
+        accounts.update(uuid.UUID(account_uuid), lambda account, code=code: account.deposit(1, code), attempts=1000)
+        acknowledged.append(code)
     connections.close_all()
     results.put(acknowledged)
 
 
-def test_processes_doing_load_modify_save_on_one_cart_lose_nothing(tx_backend):
-    cart = carts.save(ShoppingCart.open())
+def test_processes_doing_load_modify_save_on_one_account_lose_nothing(tx_backend):
+    account = accounts.save(Account.open("ann"))
     db_name = connection.settings_dict["NAME"]
     connections.close_all()
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     processes, saves = 4, 6
     workers = [
-        context.Process(target=_process_worker, args=(str(db_name), str(cart.uuid), i, saves, results))
+        context.Process(target=_process_worker, args=(str(db_name), str(account.uuid), i, saves, results))
         for i in range(processes)
     ]
     for worker in workers:
         worker.start()
-    acknowledged = [name for _ in workers for name in results.get(timeout=180)]
+    acknowledged = [code for _ in workers for code in results.get(timeout=180)]
     for worker in workers:
         worker.join(timeout=30)
         assert worker.exitcode == 0
 
     assert len(acknowledged) == processes * saves
-    assert_contiguous(cart.uuid, 1 + len(acknowledged))
-    assert set(carts.load(cart.uuid).items) == set(acknowledged)
+    assert_contiguous(account.uuid, 1 + len(acknowledged))
+    assert set(accounts.load(account.uuid).balances) == set(acknowledged)
 
 
 def test_a_reader_following_read_all_never_skips_an_event_committed_behind_it(tx_backend):
@@ -137,7 +142,7 @@ def test_a_reader_following_read_all_never_skips_an_event_committed_behind_it(tx
 
     def write(index: int) -> None:
         for _ in range(appends_each):
-            backend.append(uuid.uuid4(), "ShoppingCart", 0, NewEventFactory.build_batch(batch))
+            backend.append(uuid.uuid4(), "Account", 0, NewEventFactory.build_batch(batch))
 
     reader = threading.Thread(target=follow)
     reader.start()

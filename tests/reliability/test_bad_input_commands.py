@@ -15,7 +15,7 @@ from django.db import connection
 from carts.models import CartSummary
 from eventstore import store
 from eventstore.models import Checkpoint, Snapshot
-from tests.factories import CartFactory
+from tests.carts.factories import CartFactory
 
 from .live import BASE_DIR, database_url, production_env
 

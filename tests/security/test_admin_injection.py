@@ -14,8 +14,8 @@ from django.urls import reverse
 from carts.repository import carts
 from eventstore import store
 from eventstore.models import EventRecord, Snapshot
+from tests.carts.factories import CartFactory
 from tests.conftest import requires_django_backend
-from tests.factories import CartFactory
 
 pytestmark = pytest.mark.security
 

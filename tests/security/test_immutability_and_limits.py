@@ -15,7 +15,7 @@ from carts.repository import carts
 from config.errors import not_found, server_error
 from eventstore import store
 from eventstore.models import EventRecord, Snapshot, Stream
-from tests.factories import CartFactory
+from tests.carts.factories import CartFactory
 
 pytestmark = pytest.mark.security
 

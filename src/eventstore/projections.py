@@ -22,13 +22,14 @@ from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
-from django.db import DEFAULT_DB_ALIAS, models, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, models, transaction
 from django.utils import timezone
 
 from . import store
 from .backends.base import StoredEvent
 from .models import Checkpoint
 from .signals import events_appended
+from .store import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +43,10 @@ class ProjectionFailed(Exception):
         self.projection = projection
         self.event = event
         self.cause = cause
+        # The cause's first line only: database errors list the offending row's values (payload) after it.
         super().__init__(
             f"Projection {projection} failed at position {event.position}: stream {event.aggregate_uuid} "
-            f"version {event.version} event {event.name}: {type(cause).__name__}: {cause}"
+            f"version {event.version} event {event.name}: {type(cause).__name__}: {first_line(cause)}"
         )
 
 
@@ -147,18 +149,25 @@ class ModelProjection(Projection):
                 keys.add(self.key(event))
             except Exception as exc:
                 raise ProjectionFailed(self.name, event, exc) from exc
-        existing: dict[Any, Row | None] = {
-            row[self._pk]: row for row in manager.filter(pk__in=keys).values(*self._field_names())
-        }
-        rows = dict(existing)
-        failure: ProjectionFailed | None = None
         try:
-            self._fold_all(rows, events)
-        except ProjectionFailed as exc:
-            if not keep_partial:
-                raise
-            failure = exc
-        self._write({key: row for key, row in rows.items() if row != existing.get(key)}, existing)
+            # A savepoint: a database error (a read model's constraint, say) undoes this batch's rows and
+            # leaves the caller's transaction usable, so it can record the failure and, inline, keep the append.
+            with transaction.atomic(using=DEFAULT_DB_ALIAS):
+                existing: dict[Any, Row | None] = {
+                    row[self._pk]: row for row in manager.filter(pk__in=keys).values(*self._field_names())
+                }
+                rows = dict(existing)
+                failure: ProjectionFailed | None = None
+                try:
+                    self._fold_all(rows, events)
+                except ProjectionFailed as exc:
+                    if not keep_partial:
+                        raise
+                    failure = exc
+                self._write({key: row for key, row in rows.items() if row != existing.get(key)}, existing)
+        except DatabaseError as exc:
+            # Nothing of the batch was written: the failure is its first event, so a checkpoint goes before it.
+            raise ProjectionFailed(self.name, events[0], exc) from exc
         if failure is not None:
             raise failure
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -14,8 +17,19 @@ from .context import current_context
 from .events import EventRegistry, registry
 from .exceptions import AggregateClosed, AggregateNotFound, ConcurrencyError, EventStoreError, VersionNotFound
 from .snapshots import EveryNEvents, is_usable, restore, snapshot_of
+from .store import first_line
 
 A = TypeVar("A", bound=Aggregate)
+logger = logging.getLogger(__name__)
+
+#: update()'s wait after its first lost race, and the most it ever waits (seconds).
+BACKOFF_BASE = 0.005
+BACKOFF_CAP = 0.2
+
+
+def backoff(attempt: int) -> float:
+    """Return a wait after `attempt` lost races: "full jitter", uniform in [0, min(cap, base * 2**attempt)]."""
+    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
 
 
 class Repository(Generic[A]):
@@ -166,18 +180,35 @@ class Repository(Generic[A]):
             backend=self.backend,
         )
         aggregate.clear_changes()
-        if (
-            self.snapshot_policy
-            and not aggregate.closed
-            and self.snapshot_policy.is_due(expected_version, aggregate.version)
-        ):
-            self.backend.save_snapshot(snapshot_of(aggregate))
+        policy = self.snapshot_policy
+        if policy and not aggregate.closed and policy.is_due(expected_version, aggregate.version):
+            self._snapshot_after_save(aggregate)
         return aggregate
 
-    def update(self, uuid: UUID, command: Callable[[A], object], *, attempts: int = 5) -> A:
-        """Load, run `command` on the aggregate, save; on a conflict start again from fresh state.
+    def _snapshot_after_save(self, aggregate: A) -> None:
+        """Save a snapshot, best-effort: the events are stored, so a failure here must not undo the answer.
 
-        Raise the last ConcurrencyError when every attempt lost its race.
+        Loading works without it (from an older snapshot or the first event); the failure is logged
+        with the stream and version, never the state.
+        """
+        try:
+            self.backend.save_snapshot(snapshot_of(aggregate))
+        except EventStoreError as exc:  # NotImplementedError (no get_state) is a bug: it is not caught
+            logger.warning(
+                "Snapshot of %s %s at version %d not saved (the events are stored): %s: %s",
+                aggregate.aggregate_type,
+                aggregate.uuid,
+                aggregate.version,
+                type(exc).__name__,
+                first_line(exc),
+            )
+
+    def update(self, uuid: UUID, command: Callable[[A], object], *, attempts: int = 5) -> A:
+        """Load, run `command` on the aggregate, save; on a conflict wait a little, then start again.
+
+        The wait is jittered and grows exponentially (bounded), so writers that keep colliding spread
+        out instead of retrying in lockstep and one of them starving. Raise the last ConcurrencyError
+        when every attempt lost its race.
         """
         for attempt in range(1, attempts + 1):
             aggregate = self.load(uuid)
@@ -187,6 +218,7 @@ class Repository(Generic[A]):
             except ConcurrencyError:
                 if attempt == attempts:
                     raise
+                time.sleep(backoff(attempt))
         raise AssertionError("unreachable")
 
     # Snapshots

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import traceback
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -15,6 +17,7 @@ from .backends.base import EventStoreBackend, NewEvent, StoredEvent, own_transac
 from .conf import DEFAULT_ALIAS, backend_config
 from .signals import events_appended, events_committed
 
+logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _backends: dict[str, EventStoreBackend] = {}
 
@@ -78,7 +81,41 @@ def append(
             )
         if stored:
             events_appended.send(sender=backend.__class__, events=stored)
-            transaction.on_commit(
-                lambda: events_committed.send(sender=backend.__class__, events=stored), using=DEFAULT_DB_ALIAS
-            )
+            transaction.on_commit(lambda: publish_committed(backend, stored), using=DEFAULT_DB_ALIAS)
     return stored
+
+
+def publish_committed(backend: EventStoreBackend, stored: list[StoredEvent]) -> None:
+    """Send events_committed to every receiver, each in isolation: the events are stored whatever they do.
+
+    A receiver that raises is logged (stream, versions, event names, positions; never the payload)
+    and the others still run, so nothing after the commit can turn a stored write into an error.
+    """
+    for receiver, outcome in events_committed.send_robust(sender=backend.__class__, events=stored):
+        if isinstance(outcome, Exception):
+            logger.error(
+                "An events_committed receiver (%s) failed after stream %s versions %d-%d (%s, positions %d-%d) "
+                "were stored: %s: %s (at %s)",
+                getattr(receiver, "__qualname__", receiver),
+                stored[0].aggregate_uuid,
+                stored[0].version,
+                stored[-1].version,
+                ", ".join(dict.fromkeys(event.name for event in stored)),
+                stored[0].position,
+                stored[-1].position,
+                type(outcome).__name__,
+                first_line(outcome),
+                where(outcome),
+            )
+
+
+def where(error: BaseException) -> str:
+    """Return the file, line and function an error was raised in; no message, so no row values."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return f"{frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else "unknown"
+
+
+def first_line(error: BaseException) -> str:
+    """Return the first line of an error's message: drivers put row values (payloads) on the lines after."""
+    lines = str(error).splitlines()
+    return lines[0] if lines else ""

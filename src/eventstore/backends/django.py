@@ -245,7 +245,8 @@ class DjangoBackend(EventStoreBackend):
     def save_snapshot(self, snapshot: SnapshotRecord) -> None:
         dialect = self.dialect
         doing = f"Saving a snapshot of stream {snapshot.aggregate_uuid} at version {snapshot.version}"
-        with database_errors(doing), self._cursor() as cursor:
+        # Its own savepoint when the caller holds a transaction: a failed snapshot must not break the caller's.
+        with database_errors(doing), transaction.atomic(using=self.alias), self._cursor() as cursor:
             dialect.save_snapshot(cursor, snapshot, snapshot.created_at or timezone.now())
 
     def get_snapshot(self, aggregate_uuid: UUID, *, max_version: int | None = None) -> SnapshotRecord | None:

@@ -136,7 +136,8 @@ class ModelProjection(Projection):
         self._handle(events, keep_partial=True)
 
     def handle_all_or_nothing(self, events: list[StoredEvent]) -> None:
-        # The fold runs in memory before anything is written: no savepoint needed to undo a failure.
+        # The fold runs in memory before anything is written, so a failing event writes nothing; _handle's
+        # savepoint is there for database errors only.
         self._handle(events, keep_partial=False)
 
     def _handle(self, events: list[StoredEvent], *, keep_partial: bool) -> None:

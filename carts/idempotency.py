@@ -1,5 +1,10 @@
 """Idempotency-Key on POST: a retried request gets the first response back, and nothing is appended again.
 
+Two layers. Underneath, the events a keyed request saves get ids derived from (user, key, stream,
+index) (eventstore's deterministic_event_ids): whatever happened to the first attempt's answer, the
+store's event-uuid guard refuses its events a second time, and the retry is answered from the cart's
+current state with `Idempotent-Replayed: true`. On top, the first response is kept and replayed.
+
 With the Django backend the first successful response is stored in the same database transaction as
 the events it appended, so either both are kept or neither. Two racing requests with one key: the
 second's insert waits on the first's unique key, fails, and the second answers with the first's
@@ -7,16 +12,18 @@ response, its own events rolled back.
 
 A backend that commits elsewhere (DynamoDB) cannot share that transaction, so the key is claimed
 first, in a committed row of its own: a racing request with the same key finds the claim and is
-told to retry (409 `idempotency_key_in_progress`, Retry-After) instead of appending again; the
-claim becomes the stored response when the write succeeds and is released when it fails. A claim
-left behind by a server that died mid-request is taken over after CLAIM_TIMEOUT: the one case where
-a retry may append twice, since whether the dead request's events landed is unknown.
+told to retry (409 `idempotency_key_in_progress`, Retry-After) instead of running again. The claim
+becomes the stored response when the write succeeds. When the request fails it is released only if
+nothing can have been appended (a 4xx); otherwise it is kept as interrupted, and the next retry takes
+it over at once: the derived event ids make that safe. A claim left by a server that died
+mid-request is taken over after CLAIM_TIMEOUT, just as safely.
 
 Failed requests are not stored: retrying them runs them again.
 """
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import re
@@ -24,16 +31,20 @@ from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
 from typing import Any
+from uuid import UUID, uuid5
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from eventstore import store
+from eventstore.context import EVENT_ID_NAMESPACE, deterministic_event_ids, event_id_seed, event_uuid_for
+from eventstore.exceptions import BackendUnavailable
 
-from .http import ApiError, BadRequest
+from .http import ApiError, BadRequest, translate
 from .models import IdempotentResponse
 
 HEADER = "Idempotency-Key"
@@ -41,6 +52,7 @@ VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 REPLAYED_HEADER = "Idempotent-Replayed"
 KEPT_HEADERS = ("ETag", "Location")
 CLAIMED = 0  # status_code of a claim whose request has not answered yet
+INTERRUPTED = 1  # status_code of a claim whose request failed after its events may have landed
 CLAIM_TIMEOUT = timedelta(seconds=60)
 
 View = Callable[..., Response]
@@ -71,9 +83,48 @@ def idempotent(view: View) -> View:
             raise BadRequest(f"{HEADER} must be 1 to 255 visible ASCII characters.", code="invalid_idempotency_key")
         fingerprint = fingerprint_of(request)
         protect = in_one_transaction if store.get_backend().commits_with_django_database else claimed_first
-        return protect(lambda: view(self, request, *args, **kwargs), request, key, fingerprint)
+
+        def run() -> Response:
+            token = _replayed.set(False)
+            try:
+                response = view(self, request, *args, **kwargs)
+                if _replayed.get():
+                    response[REPLAYED_HEADER] = "true"
+                return response
+            finally:
+                _replayed.reset(token)
+
+        with deterministic_event_ids(f"{request.user.pk}:{key}"):
+            return protect(run, request, key, fingerprint)
 
     return wrapper
+
+
+# The retry of a request whose events are stored, found by their derived ids
+
+
+_replayed: contextvars.ContextVar[bool] = contextvars.ContextVar("carts_idempotent_replayed", default=False)
+
+
+def mark_replayed() -> None:
+    """Say that this request's events were already stored by an earlier attempt: its answer is a replay."""
+    _replayed.set(True)
+
+
+def is_retry_of_stored_write() -> bool:
+    """Return whether a DuplicateEventError now means "an earlier attempt with this key stored these events"."""
+    return event_id_seed() is not None
+
+
+def derived_cart_uuid() -> UUID | None:
+    """Return the uuid a keyed request opening a cart without one gives it (the same on every retry), or None."""
+    seed = event_id_seed()
+    return uuid5(EVENT_ID_NAMESPACE, f"{seed}|new-stream") if seed is not None else None
+
+
+def opened_by_this_request(first_event_uuid: UUID, cart_uuid: UUID) -> bool:
+    """Return whether the stream's first event is the one this keyed request (an earlier attempt) saved."""
+    return event_id_seed() is not None and first_event_uuid == event_uuid_for(cart_uuid, 0)
 
 
 def in_one_transaction(run: Callable[[], Response], request: Request, key: str, fingerprint: str) -> Response:
@@ -103,8 +154,13 @@ def claimed_first(run: Callable[[], Response], request: Request, key: str, finge
     held = IdempotentResponse.objects.filter(pk=claim.pk)
     try:
         response = run()
-    except BaseException:
-        held.delete()
+    except BaseException as exc:
+        if nothing_written(exc):
+            held.delete()
+        else:
+            # Its events may be stored: keep the key, and let the next retry take it over at once (the
+            # derived event ids make a second append impossible).
+            held.update(status_code=INTERRUPTED)
         raise
     if 200 <= response.status_code < 300:
         held.update(**kept(response))
@@ -125,14 +181,22 @@ def claim_key(request: Request, key: str, fingerprint: str) -> IdempotentRespons
             stored = IdempotentResponse.objects.filter(user=request.user, key=key).first()
             if stored is None:
                 continue  # released meanwhile: claim it now
-            if stored.status_code != CLAIMED:
+            if stored.status_code not in (CLAIMED, INTERRUPTED):
                 return replay(stored, fingerprint)
             if stored.fingerprint != fingerprint:
                 raise reused(stored) from None
-            if stored.created_at > timezone.now() - CLAIM_TIMEOUT:
+            if stored.status_code == CLAIMED and stored.created_at > timezone.now() - CLAIM_TIMEOUT:
                 raise IdempotencyKeyInProgress() from None
-            IdempotentResponse.objects.filter(pk=stored.pk, status_code=CLAIMED).delete()
+            IdempotentResponse.objects.filter(pk=stored.pk, status_code=stored.status_code).delete()
     raise IdempotencyKeyInProgress()
+
+
+def nothing_written(exc: BaseException) -> bool:
+    """Return whether a failed request is known to have appended nothing: a 4xx answer, not an outage."""
+    if not isinstance(exc, Exception) or isinstance(exc, BackendUnavailable):
+        return False
+    answer = translate(exc)
+    return isinstance(answer, APIException) and answer.status_code < 500
 
 
 def kept(response: Response) -> dict[str, Any]:

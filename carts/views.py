@@ -34,7 +34,7 @@ from eventstore.context import event_context
 from .domain import ShoppingCart
 from .http import BadRequest, NotFound, etag, if_match, parse_versions
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
-from .idempotency import idempotent
+from .idempotency import derived_cart_uuid, idempotent, mark_replayed, opened_by_this_request
 from .models import CartSummary
 from .parsers import SafeJSONParser
 from .repository import carts
@@ -52,7 +52,7 @@ from .serializers import (
     ValidationErrorSerializer,
     VersionMismatchSerializer,
 )
-from .writes import run_command
+from .writes import current_state, run_command
 
 MAX_EVENTS_PAGE_SIZE = 500
 WHOLE_NUMBER = re.compile(r"^[0-9]{1,12}$")
@@ -256,10 +256,15 @@ class CartViewSet(viewsets.GenericViewSet):
     def create(self, request: Request) -> Response:
         serializer = OpenCartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        cart_uuid = serializer.validated_data.get("uuid")
+        cart_uuid = serializer.validated_data.get("uuid") or derived_cart_uuid()
         if cart_uuid is not None and carts.exists(cart_uuid):
-            raise CartExists(f"Cart {cart_uuid} already exists.")
-        cart = carts.save(ShoppingCart.open(cart_uuid))
+            first = next(iter(store.get_backend().read_stream(cart_uuid, to_version=1)))
+            if not opened_by_this_request(first.event_uuid, cart_uuid):
+                raise CartExists(f"Cart {cart_uuid} already exists.")
+            mark_replayed()  # an earlier attempt with this Idempotency-Key opened it
+            cart = current_state(cart_uuid)
+        else:
+            cart = carts.save(ShoppingCart.open(cart_uuid))
         location = reverse("cart-detail", kwargs={"uuid": cart.uuid}, request=request)
         return cart_response(cart, http_status.HTTP_201_CREATED, Location=location)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .aggregates import Aggregate, on
-from .context import event_context
+from .context import deterministic_event_ids, event_context
 from .events import Event, event, upcaster
 from .exceptions import (
     AggregateClosed,
@@ -56,6 +56,7 @@ __all__ = [
     "UnknownAggregateType",
     "UnknownEventError",
     "VersionNotFound",
+    "deterministic_event_ids",
     "event",
     "event_context",
     "events_appended",

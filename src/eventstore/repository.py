@@ -13,7 +13,7 @@ from uuid import UUID
 from . import conf, store
 from .aggregates import Aggregate
 from .backends.base import EventStoreBackend, NewEvent, StoredEvent
-from .context import current_context
+from .context import current_context, event_uuid_for
 from .events import EventRegistry, registry
 from .exceptions import AggregateClosed, AggregateNotFound, ConcurrencyError, EventStoreError, VersionNotFound
 from .snapshots import EveryNEvents, is_usable, restore, snapshot_of
@@ -156,7 +156,9 @@ class Repository(Generic[A]):
     def save(self, aggregate: A) -> A:
         """Append the aggregate's pending changes, expecting the version it was loaded at; return it.
 
-        Raise ConcurrencyError, writing nothing, when someone else saved in between.
+        Raise ConcurrencyError, writing nothing, when someone else saved in between. Inside
+        `deterministic_event_ids(seed)` the events' ids derive from the seed, so saving the same
+        operation again raises DuplicateEventError instead of storing it twice.
         """
         if not aggregate.changes:
             return aggregate
@@ -168,8 +170,9 @@ class Repository(Generic[A]):
                 data=event.to_payload(),
                 schema_version=event.schema_version,
                 metadata=dict(metadata),
+                event_uuid=event_uuid_for(aggregate.uuid, index),
             )
-            for event in aggregate.changes
+            for index, event in enumerate(aggregate.changes)
         ]
         store.append(
             aggregate.uuid,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, transaction
+from django.utils import timezone
 
 from . import conf, store
 from .backends.base import EventStoreBackend, StoredEvent
@@ -63,12 +64,15 @@ ProgressCallback = Callable[[Progress], None]
 
 
 def reset(projection: Projection) -> None:
-    """Empty the read model and set its checkpoint back to the start, marked as replaying."""
+    """Empty the read model and set its checkpoint back to the start, marked as replaying.
+
+    The checkpoint row is locked before the read model's rows, the order inline runs take them in.
+    """
     with transaction.atomic(using=DEFAULT_DB_ALIAS):
-        projection.clear()
         Checkpoint.objects.update_or_create(
             name=projection.name, defaults={"position": 0, "status": Checkpoint.REPLAYING, "error": ""}
         )
+        projection.clear()
 
 
 def catch_up(
@@ -91,11 +95,12 @@ def catch_up(
     if checkpoint.status == Checkpoint.LIVE:
         # Keep inline runs off it while it catches up: they would skip what it has not read yet.
         Checkpoint.objects.filter(name=projection.name).update(status=Checkpoint.REPLAYING)
-    progress = Progress(
-        projection.name, checkpoint.position, checkpoint.position, backend.last_position(), 0, time.monotonic()
-    )
+    # Batches up to the head as it is now; the rest is read in _go_live, holding the checkpoint, so a run
+    # never chases writers that append faster than it reads.
+    target = backend.last_position()
+    progress = Progress(projection.name, checkpoint.position, checkpoint.position, target, 0, time.monotonic())
     position = checkpoint.position
-    while True:
+    while position < target:
         batch = list(_take(backend.read_all(position, batch_size=batch_size), batch_size))
         if not batch:
             break
@@ -178,9 +183,76 @@ def replay(
     backend: EventStoreBackend | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> CatchUpResult:
-    """Rebuild the projection from the whole event log: reset it, then catch up."""
+    """Rebuild the projection from the whole event log.
+
+    A projection that swaps on replay (a ModelProjection) is folded aside in memory while its old read
+    model keeps serving, complete, and inline runs keep it current; then, holding the checkpoint, the
+    events appended meanwhile are folded too and the new rows replace the old in one transaction.
+    Others are reset and caught up batch by batch (resumable from their checkpoint).
+    """
+    if projection.swaps_on_replay:
+        return replay_aside(projection, batch_size=batch_size, backend=backend, on_progress=on_progress)
     reset(projection)
     return catch_up(projection, batch_size=batch_size, backend=backend, on_progress=on_progress)
+
+
+def replay_aside(
+    projection: Projection,
+    *,
+    batch_size: int | None = None,
+    backend: EventStoreBackend | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> CatchUpResult:
+    """Fold the whole log aside, then swap the result in, holding the checkpoint (see replay)."""
+    backend = backend or store.get_backend()
+    batch_size = batch_size or conf.get("PROJECTION_BATCH_SIZE")
+    Checkpoint.objects.get_or_create(name=projection.name, defaults={"status": Checkpoint.REPLAYING})
+    # Up to the head as it is now; what writers append meanwhile is folded at the swap, under the checkpoint's
+    # lock, so the build never chases writers that append faster than it reads.
+    target = backend.last_position()
+    progress = Progress(projection.name, 0, 0, target, 0, time.monotonic())
+    rows: dict[Any, Row | None] = {}
+    position = 0
+    last: StoredEvent | None = None
+    while position < target:
+        batch = list(_take(backend.read_all(position, batch_size=batch_size), batch_size))
+        if not batch:
+            break
+        try:
+            projection.fold_aside(rows, batch)
+        except ProjectionFailed as failure:
+            return _stopped_aside(projection, progress, failure)
+        last = batch[-1]
+        position = last.position
+        progress.position = position
+        progress.events += len(batch)
+        progress.last_position = max(progress.last_position, position)
+        if on_progress is not None:
+            on_progress(progress)
+    with transaction.atomic(using=DEFAULT_DB_ALIAS):
+        locked_checkpoint(projection.name)  # first, as inline runs do: appends wait here until the swap commits
+        remaining = list(backend.read_all(position, batch_size=batch_size))
+        try:
+            projection.fold_aside(rows, remaining)
+            last = remaining[-1] if remaining else last
+            projection.replace_all(rows, last)
+        except ProjectionFailed as failure:
+            return _stopped_aside(projection, progress, failure)
+        position = last.position if last else 0
+        Checkpoint.objects.filter(name=projection.name).update(
+            position=position, status=Checkpoint.LIVE, error="", updated_at=timezone.now()
+        )
+    progress.position = position
+    progress.events += len(remaining)
+    return CatchUpResult(projection.name, position, progress.events)
+
+
+def _stopped_aside(projection: Projection, progress: Progress, failure: ProjectionFailed) -> CatchUpResult:
+    """Mark the projection stopped where its old read model stands (untouched); --resume catches up from there."""
+    Checkpoint.objects.filter(name=projection.name).update(
+        status=Checkpoint.STOPPED, error=str(failure), updated_at=timezone.now()
+    )
+    return _stopped(projection, progress, failure)
 
 
 @dataclass

@@ -97,6 +97,18 @@ class Projection:
         """Return the rows a replay of `events` would produce, without touching the read model."""
         raise NotImplementedError(f"Projection {self.name} cannot rebuild aside (no dry run).")
 
+    #: True when a replay can fold the log aside (fold_aside) and swap the result in (replace_all): the
+    #: old read model then serves, complete, until the new one is. Otherwise a replay resets and catches up.
+    swaps_on_replay: ClassVar[bool] = False
+
+    def fold_aside(self, rows: dict[Any, Row | None], events: Iterable[StoredEvent]) -> None:
+        """Fold `events` into `rows` (the read model being rebuilt in memory); raise ProjectionFailed."""
+        raise NotImplementedError
+
+    def replace_all(self, rows: dict[Any, Row | None], last: StoredEvent | None) -> None:
+        """Make `rows` the whole read model, in the caller's transaction; raise ProjectionFailed."""
+        raise NotImplementedError
+
 
 class ModelProjection(Projection):
     """A projection into one Django model, written as a pure fold over one row per key.
@@ -200,8 +212,24 @@ class ModelProjection(Projection):
 
     def rebuild_aside(self, events: Iterable[StoredEvent]) -> dict[str, Row]:
         rows: dict[Any, Row | None] = {}
-        self._fold_all(rows, (event for event in events if event.name in self.handles))
+        self.fold_aside(rows, events)
         return {str(key): comparable(row) for key, row in rows.items() if row is not None}
+
+    swaps_on_replay = True
+
+    def fold_aside(self, rows: dict[Any, Row | None], events: Iterable[StoredEvent]) -> None:
+        self._fold_all(rows, (event for event in events if event.name in self.handles))
+
+    def replace_all(self, rows: dict[Any, Row | None], last: StoredEvent | None) -> None:
+        manager = self.model._default_manager
+        try:
+            with transaction.atomic(using=DEFAULT_DB_ALIAS):  # a savepoint: a failed swap leaves the old rows
+                manager.all().delete()
+                manager.bulk_create([self.model(**row) for row in rows.values() if row is not None], batch_size=500)
+        except DatabaseError as exc:
+            if last is None:
+                raise
+            raise ProjectionFailed(self.name, last, exc) from exc
 
 
 def comparable(row: Row) -> Row:

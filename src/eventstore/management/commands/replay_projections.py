@@ -19,13 +19,15 @@ from ._base import EventStoreCommand
 
 class Command(EventStoreCommand):
     help = (
-        "Rebuild projections (read models) from the event log. By default every projection is reset and "
-        "replayed; --resume continues an interrupted or stopped run from its checkpoint; --dry-run rebuilds "
-        "aside and reports what would change in the live read model, touching nothing."
+        "Rebuild projections (read models) from the event log. By default every projection is replayed: a model "
+        "projection is rebuilt aside while the live read model keeps serving, then swapped in one transaction; "
+        "others are reset and caught up. --resume continues a stopped projection from its checkpoint; --dry-run "
+        "rebuilds aside and reports what would change in the live read model, touching nothing."
     )
 
     NO_PROJECTIONS = "No projections are registered."
     INTERRUPTED = "Interrupted: {name} is at position {position}. Run again with --resume to continue from there."
+    INTERRUPTED_ASIDE = "Interrupted before the swap: {name}'s live read model was not touched. Run the replay again."
     FAILED = "{failure}. Fix the cause, then run again with --projection {name} --resume."
     DONE = "{name}: {events} event(s) up to position {position} in {seconds:.1f}s ({rate:.0f} events/s); live."
     DRY_RUN_CLEAN = "{name}: the live read model matches the event log ({rows} row(s)); nothing would change."
@@ -68,6 +70,8 @@ class Command(EventStoreCommand):
         try:
             result: CatchUpResult = run(projection, batch_size=batch_size, on_progress=self.show_progress)
         except KeyboardInterrupt:
+            if projection.swaps_on_replay and not resume:
+                raise CommandError(self.INTERRUPTED_ASIDE.format(name=projection.name)) from None
             checkpoint = projections.get_checkpoint(projection.name)
             position = checkpoint.position if checkpoint else 0
             raise CommandError(self.INTERRUPTED.format(name=projection.name, position=position)) from None

@@ -1,0 +1,109 @@
+"""Replaying a model projection rebuilds it aside and swaps it in: readers never see it empty or partial,
+and writers racing the replay lose nothing (issue 13: replay used to empty the read model for its run)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+from django.db import connection
+
+from eventstore import catchup
+from eventstore.models import Checkpoint
+from eventstore.projections import registry as projections
+from tests.factories import AccountFactory
+from tests.testapp.domain import Account
+from tests.testapp.models import AccountSummary
+from tests.testapp.repositories import accounts
+
+ACCOUNTS = 100
+DEPOSITS = 99  # with the opening event, 100 events an account: 10,000 in all
+
+
+def fill_store() -> list[uuid.UUID]:
+    uuids = []
+    for _ in range(ACCOUNTS):
+        account = Account.open("ann")
+        for _ in range(DEPOSITS):
+            account.deposit(1)
+        uuids.append(accounts.save(account).uuid)
+    return uuids
+
+
+def assert_read_model_equals_a_fresh_fold(backend) -> None:
+    projection = projections.get("account_summary")
+    assert projection.export() == projection.rebuild_aside(backend.read_all(0))
+
+
+def test_readers_see_the_whole_old_read_model_until_the_swap_and_writers_between_batches_are_kept(tx_backend):
+    uuids = fill_store()
+    projection = projections.get("account_summary")
+    AccountSummary.objects.filter(uuid=uuids[0]).update(transactions=7)  # damage the replay will repair
+    seen_during_replay: list[int] = []
+    written_during_replay: list[uuid.UUID] = []
+
+    def between_batches(progress) -> None:
+        # What a reader sees now: every account, as the old read model has them.
+        seen_during_replay.append(AccountSummary.objects.count())
+        # A writer in another thread appends while the replay is between batches; its inline run updates
+        # the old read model, and the replay must carry its event into the new one.
+        writer = threading.Thread(target=lambda: written_during_replay.append(write_one()))
+        writer.start()
+        writer.join()
+
+    def write_one() -> uuid.UUID:
+        try:
+            return AccountFactory(deposits=[5]).uuid
+        finally:
+            connection.close()
+
+    result = catchup.replay(projection, batch_size=1000, on_progress=between_batches)
+
+    assert result.failure is None
+    assert len(seen_during_replay) >= 10
+    assert seen_during_replay == [ACCOUNTS + n for n in range(len(seen_during_replay))]  # never empty, never partial
+    assert AccountSummary.objects.count() == ACCOUNTS + len(written_during_replay)
+    assert AccountSummary.objects.get(uuid=uuids[0]).transactions == DEPOSITS
+    checkpoint = Checkpoint.objects.get(name="account_summary")
+    assert (checkpoint.status, checkpoint.position) == (Checkpoint.LIVE, tx_backend.last_position())
+    assert_read_model_equals_a_fresh_fold(tx_backend)
+
+
+def test_writers_appending_throughout_a_replay_of_ten_thousand_events_lose_nothing(tx_backend):
+    fill_store()
+    projection = projections.get("account_summary")
+    stop = threading.Event()
+    written: list[uuid.UUID] = []
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            while not stop.is_set():
+                written.append(AccountFactory(deposits=[1, 2]).uuid)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        result = catchup.replay(projection, batch_size=500)
+        # At least one write lands after the swap too, so the new read model is shown to stay live.
+        after_swap = len(written)
+        deadline = time.monotonic() + 60
+        while len(written) <= after_swap and not errors and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+
+    assert not errors, errors
+    assert result.failure is None
+    assert Checkpoint.objects.get(name="account_summary").status == Checkpoint.LIVE
+    assert set(written) <= set(AccountSummary.objects.values_list("uuid", flat=True))
+    assert AccountSummary.objects.count() == ACCOUNTS + len(written)
+    assert_read_model_equals_a_fresh_fold(tx_backend)

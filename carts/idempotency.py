@@ -16,7 +16,7 @@ told to retry (409 `idempotency_key_in_progress`, Retry-After) instead of runnin
 becomes the stored response when the write succeeds. When the request fails it is released only if
 nothing can have been appended (a 4xx); otherwise it is kept as interrupted, and the next retry takes
 it over at once: the derived event ids make that safe. A claim left by a server that died
-mid-request is taken over after CLAIM_TIMEOUT, just as safely.
+mid-request is taken over after claim_timeout(), just as safely.
 
 Failed requests are not stored: retrying them runs them again.
 """
@@ -33,6 +33,7 @@ from functools import wraps
 from typing import Any
 from uuid import UUID, uuid5
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
@@ -53,7 +54,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 KEPT_HEADERS = ("ETag", "Location")
 CLAIMED = 0  # status_code of a claim whose request has not answered yet
 INTERRUPTED = 1  # status_code of a claim whose request failed after its events may have landed
-CLAIM_TIMEOUT = timedelta(seconds=60)
+DEFAULT_CLAIM_TIMEOUT = 60  # seconds; settings.IDEMPOTENCY_CLAIM_TIMEOUT overrides it
 
 View = Callable[..., Response]
 
@@ -185,10 +186,15 @@ def claim_key(request: Request, key: str, fingerprint: str) -> IdempotentRespons
                 return replay(stored, fingerprint)
             if stored.fingerprint != fingerprint:
                 raise reused(stored) from None
-            if stored.status_code == CLAIMED and stored.created_at > timezone.now() - CLAIM_TIMEOUT:
+            if stored.status_code == CLAIMED and stored.created_at > timezone.now() - claim_timeout():
                 raise IdempotencyKeyInProgress() from None
             IdempotentResponse.objects.filter(pk=stored.pk, status_code=stored.status_code).delete()
     raise IdempotencyKeyInProgress()
+
+
+def claim_timeout() -> timedelta:
+    """Return how long a claim of a request that never answered (its server died) holds the key."""
+    return timedelta(seconds=getattr(settings, "IDEMPOTENCY_CLAIM_TIMEOUT", DEFAULT_CLAIM_TIMEOUT))
 
 
 def nothing_written(exc: BaseException) -> bool:

@@ -8,6 +8,10 @@ import socket
 import time
 from uuid import UUID
 
+from django.contrib.auth import get_user_model
+from django.db import connection, connections
+from rest_framework.authtoken.models import Token
+
 from eventstore import store
 from tests.conftest import requires_django_backend
 
@@ -18,7 +22,7 @@ from .checks import (
     assert_streams_contiguous,
     stored_additions,
 )
-from .live import request, token_header
+from .live import LiveServer, database_url, production_env, request, token_header
 from .load import open_carts, start_load, wait_for
 
 PROCESSES = 4
@@ -91,4 +95,55 @@ def test_a_write_whose_answer_was_lost_is_appended_once_when_retried(gunicorn_se
     assert retried.header("Idempotent-Replayed")
     assert retried.json()["version"] == 2
     assert stored_additions([cart])["lost-answer"] == [(cart, 2, 2)]
+    assert_streams_contiguous([cart])
+
+
+#: What the kill_after_commit_settings server dies after committing (not imported: it would import those settings).
+KILL_ITEM = "kill-after-commit"
+
+
+def test_a_write_whose_server_died_after_the_commit_is_appended_once_when_retried(committed_backend, tmp_path):
+    """On every backend: the event is stored, the worker dies before answering, the retry appends nothing."""
+    user = get_user_model().objects.create_user("crasher", password="a-long-test-password-4471")
+    token = Token.objects.create(user=user).key
+    server = LiveServer(
+        env=production_env(
+            DATABASE_URL=database_url(connection.settings_dict),
+            DJANGO_SETTINGS_MODULE="tests.reliability.kill_after_commit_settings",
+            IDEMPOTENCY_CLAIM_TIMEOUT="2",
+        ),
+        log_path=tmp_path / "gunicorn.log",
+    )
+    try:
+        with server.running():
+            cart = open_carts(server.url, token, 1)[0]
+            write = {
+                "method": "POST",
+                "path": f"/api/carts/{cart}/items/",
+                "body": {"name": KILL_ITEM, "quantity": 1},
+                "headers": {**token_header(token), "Idempotency-Key": "dies-after-commit"},
+            }
+            try:
+                died = request(server.url, **write).status
+            except OSError:
+                died = None  # the worker died before it answered
+            assert died in (None, 502), died
+            assert store.get_backend().get_version(UUID(cart)) == 2, "the first attempt's event was not committed"
+
+            statuses = []
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                retried = request(server.url, **write)
+                statuses.append(retried.status)
+                if retried.status != 409:
+                    break
+                time.sleep(float(retried.header("Retry-After") or 1))
+    finally:
+        connections.close_all()
+        print(f"--- gunicorn log ({server.log_path}) ---\n{server.log_tail(200)}")
+
+    assert retried.status == 200, (statuses, retried.body)
+    assert retried.header("Idempotent-Replayed") == "true"
+    assert retried.json()["version"] == 2
+    assert stored_additions([cart])[KILL_ITEM] == [(cart, 1, 2)]  # (cart, quantity, version): once
     assert_streams_contiguous([cart])

@@ -44,9 +44,7 @@ def fail_next_response(monkeypatch):
     return lambda: armed.append(True)
 
 
-def test_a_retry_after_a_failure_past_the_append_adds_the_item_once(
-    api, backend, key_path, fail_next_response
-):
+def test_a_retry_after_a_failure_past_the_append_adds_the_item_once(api, backend, key_path, fail_next_response):
     cart_uuid = open_cart(api)["uuid"]
     fail_next_response()
 

@@ -5,6 +5,7 @@ Knows nothing of storage: the repository rebuilds carts from these events.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +17,8 @@ from .exceptions import InvalidItemName, InvalidQuantity, ItemNotInCart, TooMany
 MAX_NAME_LENGTH = 100
 MAX_QUANTITY = 10_000
 MAX_DISTINCT_ITEMS = 200
+#: Unicode categories an item name may not hold: control (Cc) and format (Cf) characters.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf"})
 
 
 @event("CartOpened")
@@ -72,7 +75,10 @@ class ShoppingCart(Aggregate):
         self.record(ItemAdded(name=name, quantity=quantity))
 
     def remove_item(self, name: str) -> None:
-        name = validate_item_name(name)
+        # A name recorded before names were normalised (or checked for hidden characters) is removed as recorded.
+        if not isinstance(name, str) or name.strip() not in self.items:
+            name = validate_item_name(name)
+        name = name.strip()
         if name not in self.items:
             raise ItemNotInCart(f"{name!r} is not in the cart.")
         self.record(ItemRemoved(name=name))
@@ -109,11 +115,23 @@ class ShoppingCart(Aggregate):
         pass
 
 
+def normalize_item_name(name: str) -> str:
+    """Return the item name as it is kept: NFC-normalised, without surrounding spaces."""
+    return unicodedata.normalize("NFC", name).strip()
+
+
 def validate_item_name(name: object) -> str:
-    """Return the item name stripped of surrounding spaces, or raise InvalidItemName."""
+    """Return the item name normalised (normalize_item_name), or raise InvalidItemName.
+
+    Control and format characters (Unicode categories Cc and Cf: line breaks, bidi overrides,
+    zero-width characters) are refused: they hide or disguise what a name shows.
+    """
     if not isinstance(name, str) or not name.strip():
         raise InvalidItemName("An item needs a non-empty name.")
-    name = name.strip()
+    name = normalize_item_name(name)
+    hidden = next((char for char in name if unicodedata.category(char) in INVISIBLE_CATEGORIES), None)
+    if hidden is not None:
+        raise InvalidItemName(f"An item name may not hold control or format characters; it holds U+{ord(hidden):04X}.")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidItemName(f"An item name has at most {MAX_NAME_LENGTH} characters, not {len(name)}.")
     return name

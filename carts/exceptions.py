@@ -8,7 +8,7 @@ class CartRuleViolation(ValueError):
 
 
 class InvalidItemName(CartRuleViolation):
-    """The item name is empty or too long."""
+    """The item name is empty, too long, or holds control or format characters (Unicode Cc, Cf)."""
 
     code = "invalid_item_name"
 

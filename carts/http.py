@@ -120,12 +120,17 @@ class PreconditionFailed(VersionMismatch):
     default_code = "version_mismatch"
 
     def __init__(self, cart_uuid: UUID, expected_version: int, actual_version: int) -> None:
+        # expected_version 0: If-Match named no strong ETag, so the client has seen no version of the cart.
         super().__init__(
             cart_uuid,
             expected_version,
             actual_version,
-            f"If-Match expects version {expected_version} but cart {cart_uuid} is at version {actual_version}; "
-            "nothing was written.",
+            (
+                f"If-Match expects version {expected_version} but cart {cart_uuid} is at version {actual_version}; "
+                if expected_version
+                else f'If-Match names no strong ETag (a weak one, like W/"{actual_version}", never matches); '
+            )
+            + "nothing was written.",
         )
 
 
@@ -145,25 +150,37 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def parse_versions(header: str | None, name: str) -> set[int] | None:
-    """Return the versions an If-Match / If-None-Match header lists (None when absent or `*`)."""
+def parse_versions(header: str | None, name: str, *, weak: bool) -> set[int] | None:
+    """Return the versions an If-Match / If-None-Match header matches (None when absent or `*`).
+
+    `weak` chooses RFC 9110's comparison: the weak one (If-None-Match) lets `W/"3"` match version 3,
+    the strong one (If-Match) never matches a weak tag, so a header of weak tags only matches nothing.
+    """
     if header is None or header.strip() == "*":
         return None
     versions = set()
     for tag in header.split(","):
-        text = tag.strip().removeprefix("W/").strip('"')
+        text = tag.strip()
+        is_weak = text.startswith("W/")
+        text = text.removeprefix("W/").strip('"')
         if not re.fullmatch(r"[0-9]{1,12}", text):
             raise BadRequest(
                 f'{name} must list cart versions as ETags, like {name}: "3"; got {header[:100]!r}.',
                 code="invalid_precondition",
             )
-        versions.add(int(text))
+        if weak or not is_weak:
+            versions.add(int(text))
     return versions
 
 
 def if_match(request: Request) -> set[int] | None:
-    """Return the versions the client's If-Match accepts, None when it sets no precondition."""
-    return parse_versions(request.headers.get("If-Match"), "If-Match")
+    """Return the versions the client's If-Match accepts (strong comparison), None when it sets no precondition."""
+    return parse_versions(request.headers.get("If-Match"), "If-Match", weak=False)
+
+
+def if_none_match(request: Request) -> set[int] | None:
+    """Return the versions the client's If-None-Match names (weak comparison), None when it sets none."""
+    return parse_versions(request.headers.get("If-None-Match"), "If-None-Match", weak=True)
 
 
 # Errors to responses

@@ -82,7 +82,7 @@ def idempotent(view: View) -> View:
             return view(self, request, *args, **kwargs)
         if not VALID_KEY.match(key):
             raise BadRequest(f"{HEADER} must be 1 to 255 visible ASCII characters.", code="invalid_idempotency_key")
-        fingerprint = fingerprint_of(request)
+        fingerprint = fingerprint_of(request, kwargs.get("uuid"))
         protect = in_one_transaction if store.get_backend().commits_with_django_database else claimed_first
 
         def run() -> Response:
@@ -213,10 +213,22 @@ def kept(response: Response) -> dict[str, Any]:
     }
 
 
-def fingerprint_of(request: Request) -> str:
-    """Return a digest of what the request asks for: method, path and parsed body."""
+def fingerprint_of(request: Request, cart_id: str | None = None) -> str:
+    """Return a digest of what the request asks for: method, path and parsed body.
+
+    `cart_id` is the cart id as the path spells it; the path counts with the canonical uuid in its
+    place, so that `/api/carts/3F2B…/items/` asks for what `/api/carts/3f2b…/items/` does.
+    """
+    path = request.path
+    if cart_id is not None:
+        try:
+            canonical = str(UUID(cart_id))
+        except ValueError:
+            pass  # not a cart id: the view answers 404, and nothing is kept
+        else:
+            path = path.replace(f"/{cart_id}/", f"/{canonical}/", 1)
     body = json.dumps(request.data, sort_keys=True, default=str)
-    return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
+    return hashlib.sha256(f"{request.method} {path}\n{body}".encode()).hexdigest()
 
 
 def reused(stored: IdempotentResponse) -> IdempotencyKeyReused:

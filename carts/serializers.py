@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
-from .domain import MAX_NAME_LENGTH, MAX_QUANTITY, ShoppingCart
+from .domain import MAX_NAME_LENGTH, MAX_QUANTITY, ShoppingCart, normalize_item_name
 from .models import CartSummary
 
 UNKNOWN_FIELD = ErrorDetail("Unknown field.", code="unknown_field")
@@ -31,6 +32,21 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class ItemNameField(StrictCharField):
+    """An item name, NFC-normalised before its length is checked.
+
+    Control and format characters (NUL included) are the domain's to refuse, with 422
+    invalid_item_name, so DRF's own NUL check is left out.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators = [v for v in super().validators if not isinstance(v, ProhibitNullCharactersValidator)]
+
+    def to_internal_value(self, data: Any) -> str:
+        return normalize_item_name(super().to_internal_value(data))
 
 
 class StrictSerializer(serializers.Serializer):
@@ -58,7 +74,7 @@ class OpenCartSerializer(StrictSerializer):
 
 
 class AddItemSerializer(StrictSerializer):
-    name = StrictCharField(max_length=MAX_NAME_LENGTH)
+    name = ItemNameField(max_length=MAX_NAME_LENGTH)
     quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
 
 

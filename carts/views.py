@@ -32,7 +32,7 @@ from eventstore import store
 from eventstore.context import event_context
 
 from .domain import ShoppingCart
-from .http import BadRequest, NotFound, etag, if_match, parse_versions
+from .http import BadRequest, NotFound, etag, if_match, if_none_match
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import derived_cart_uuid, idempotent, mark_replayed, opened_by_this_request
 from .models import CartSummary
@@ -62,7 +62,8 @@ IF_MATCH = OpenApiParameter(
     "If-Match",
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
-    description='Write only if the cart is at this version (its ETag, e.g. "3"); else 412 and nothing is written. '
+    description='Write only if the cart is at this version (its ETag, e.g. "3"; compared strongly, so a weak W/"3" '
+    "never matches); else 412 and nothing is written. "
     "Without it, a write that loses a race is retried on fresh state, then answered 409.",
 )
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -179,7 +180,10 @@ class CartViewSet(viewsets.GenericViewSet):
         parameters=[
             OpenApiParameter("version", OpenApiTypes.INT, description="Return the state as of this version."),
             OpenApiParameter(
-                "If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, description="304 when still at this ETag."
+                "If-None-Match",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description='304 when still at this ETag (compared weakly: W/"3" matches "3").',
             ),
             ETAG,
         ],
@@ -194,7 +198,7 @@ class CartViewSet(viewsets.GenericViewSet):
         cart_uuid = parse_uuid(uuid)
         version = parse_version(request.query_params.get("version"))
         cart = carts.load(cart_uuid, version)
-        known = parse_versions(request.headers.get("If-None-Match"), "If-None-Match")
+        known = if_none_match(request)
         if version is None and known is not None and cart.version in known:
             return Response(status=http_status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(cart.version)})
         return cart_response(cart)

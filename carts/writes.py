@@ -33,7 +33,7 @@ def run_command(cart_uuid: UUID, command: Command, *, if_match: set[int] | None)
                 raise Conflict(cart_uuid, exc.expected_version, exc.actual_version) from exc
         cart = carts.load(cart_uuid)
         if cart.version not in if_match:
-            raise PreconditionFailed(cart_uuid, max(if_match), cart.version)
+            raise PreconditionFailed(cart_uuid, max(if_match, default=0), cart.version)
         command(cart)
         try:
             return carts.save(cart)

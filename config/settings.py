@@ -18,9 +18,14 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
+# The development key is for DEBUG only: an opt-in to it without DEBUG is refused, never honoured.
+if env_bool("DJANGO_INSECURE_DEV_KEY", False) and not DEBUG:
+    raise ImproperlyConfigured(
+        "DJANGO_INSECURE_DEV_KEY is refused unless DJANGO_DEBUG=1: with DEBUG off, set DJANGO_SECRET_KEY."
+    )
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG and not env_bool("DJANGO_INSECURE_DEV_KEY", False):
+    if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY is not set. Set it, or set DJANGO_DEBUG=1 for local development.")
     SECRET_KEY = "django-insecure-local-development-key-do-not-use-in-production"
 
@@ -177,6 +182,10 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "0"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+
+# Trust X-Forwarded-Proto only when told that a proxy in front sets it (and overwrites what clients send):
+# otherwise any client could make a plain-HTTP request count as HTTPS.
+if env_bool("DJANGO_TRUSTED_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {

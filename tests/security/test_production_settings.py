@@ -1,5 +1,6 @@
 """Production settings, checked in fresh processes: DEBUG off unless asked for, no start without a
-SECRET_KEY, `check --deploy` clean with the documented environment, request size limits."""
+SECRET_KEY (the development key only with DEBUG), X-Forwarded-Proto trusted only when a proxy is declared,
+`check --deploy` clean with the documented environment, request size limits."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ PRODUCTION_ENV = {
     "DJANGO_HSTS_SECONDS": "31536000",
     "DJANGO_HSTS_INCLUDE_SUBDOMAINS": "1",
     "DJANGO_HSTS_PRELOAD": "1",
+    # The documented deployment: behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+    "DJANGO_TRUSTED_PROXY_SSL_HEADER": "1",
 }
 
 
@@ -96,8 +99,6 @@ def test_check_deploy_passes_with_the_documented_production_environment():
     [
         ({"DJANGO_SECRET_KEY": "short"}, "security.W009"),
         ({"DJANGO_DEBUG": "1"}, "security.W018"),
-        # The opt-in for a development key with DEBUG off must never pass for production.
-        ({"DJANGO_SECRET_KEY": "", "DJANGO_INSECURE_DEV_KEY": "1"}, "security.W009"),
         ({"DJANGO_HSTS_SECONDS": "0"}, "security.W004"),
         ({"DJANGO_SECURE_COOKIES": "0"}, "security.W012"),
     ],
@@ -107,6 +108,50 @@ def test_check_deploy_fails_when_the_production_environment_is_weakened(change, 
 
     assert result.returncode != 0
     assert warning in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("secret_key", ["", PRODUCTION_ENV["DJANGO_SECRET_KEY"]])
+@pytest.mark.parametrize("command", [["manage.py", "check"], ["manage.py", "check", "--deploy"]])
+def test_the_development_key_opt_in_is_refused_unless_debug(secret_key, command):
+    result = run_python(command, {**PRODUCTION_ENV, "DJANGO_SECRET_KEY": secret_key, "DJANGO_INSECURE_DEV_KEY": "1"})
+
+    assert result.returncode != 0
+    assert "DJANGO_INSECURE_DEV_KEY is refused unless DJANGO_DEBUG=1" in result.stderr
+
+
+def test_debug_alone_gives_the_development_key():
+    for env in ({"DJANGO_DEBUG": "1"}, {"DJANGO_DEBUG": "1", "DJANGO_INSECURE_DEV_KEY": "1"}):
+        assert loaded_setting("SECRET_KEY", env).startswith("django-insecure-")
+
+
+def is_secure_with_forwarded_https(env: dict[str, str]) -> str:
+    """Return whether a request saying `X-Forwarded-Proto: https` over plain HTTP counts as secure."""
+    script = (
+        "import django; django.setup(); from django.test import RequestFactory; "
+        "print(RequestFactory().get('/', HTTP_X_FORWARDED_PROTO='https').is_secure())"
+    )
+    result = run_python(["-c", script], env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize("value", [None, "", "0", "off"])
+def test_x_forwarded_proto_is_ignored_unless_a_trusted_proxy_is_declared(value):
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "DJANGO_TRUSTED_PROXY_SSL_HEADER"}
+    if value is not None:
+        env["DJANGO_TRUSTED_PROXY_SSL_HEADER"] = value
+
+    assert loaded_setting("SECURE_PROXY_SSL_HEADER", env) == "None"
+    assert is_secure_with_forwarded_https(env) == "False"
+
+
+def test_x_forwarded_proto_is_trusted_when_the_proxy_is_declared():
+    assert loaded_setting("SECURE_PROXY_SSL_HEADER", PRODUCTION_ENV) == "('HTTP_X_FORWARDED_PROTO', 'https')"
+    assert is_secure_with_forwarded_https(PRODUCTION_ENV) == "True"
+
+
+def test_x_forwarded_proto_is_ignored_in_debug_too():
+    assert is_secure_with_forwarded_https({"DJANGO_DEBUG": "1"}) == "False"
 
 
 def test_request_size_limits_are_set():

@@ -193,6 +193,15 @@ def test_names_with_control_or_format_characters_are_422_and_nothing_is_written(
     assert version_of(backend, cart_id) == 1
 
 
+def test_a_lone_surrogate_in_a_name_is_400_not_a_server_error(api, backend):
+    cart_id = open_cart(api)
+
+    response = api.post(f"/api/carts/{cart_id}/items/", b'{"name": "a\\ud800"}', content_type="application/json")
+
+    assert (response.status_code, list(response.json()["errors"])) == (400, ["name"])
+    assert version_of(backend, cart_id) == 1
+
+
 @pytest.mark.parametrize("name", ["Crème brûlée", "日本茶", "Ærøskøbing ale", "smörgås 🥪", "red wine/1l"])
 def test_ordinary_names_in_any_script_are_accepted(api, name):
     cart_id = open_cart(api)

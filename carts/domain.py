@@ -21,9 +21,17 @@ MAX_DISTINCT_ITEMS = 200
 INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf"})
 
 
-@event("CartOpened")
+@event("CartOpened", schema_version=2)
 class CartOpened(Event):
     shopping_cart_uuid: str
+    #: Who opened the cart, and owns it: the user's primary key as text; None when unknown.
+    owner_id: str | None = None
+
+
+@upcaster("CartOpened", from_version=1)
+def cart_opened_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 recorded no owner: a cart opened then has none known."""
+    return {**data, "owner_id": None}
 
 
 @event("ItemAdded", schema_version=2)
@@ -51,17 +59,21 @@ class CartClosed(Event):
 class ShoppingCart(Aggregate):
     aggregate_type = "ShoppingCart"
     tombstone = CartClosed
+    # 2: the state holds the owner.
+    state_schema_version = 2
 
     def __init__(self, uuid: UUID | None = None) -> None:
         super().__init__(uuid)
+        #: The owner's id (a user's primary key as text), None when unknown (carts opened before owners).
+        self.owner: str | None = None
         self.items: dict[str, int] = {}
 
     # Commands
 
     @classmethod
-    def open(cls, uuid: UUID | None = None) -> ShoppingCart:
+    def open(cls, uuid: UUID | None = None, *, owner: str | None = None) -> ShoppingCart:
         cart = cls(uuid)
-        cart.record(CartOpened(shopping_cart_uuid=str(cart.uuid)))
+        cart.record(CartOpened(shopping_cart_uuid=str(cart.uuid), owner_id=owner))
         return cart
 
     def add_item(self, name: str, quantity: int = 1) -> None:
@@ -93,13 +105,15 @@ class ShoppingCart(Aggregate):
         return "closed" if self.closed else "open"
 
     def get_state(self) -> dict[str, Any]:
-        return {"status": self.status, "items": dict(self.items)}
+        return {"owner": self.owner, "status": self.status, "items": dict(self.items)}
 
     def set_state(self, state: dict[str, Any]) -> None:
+        self.owner = state["owner"]
         self.items = dict(state["items"])
 
     @on(CartOpened)
     def _opened(self, event: CartOpened) -> None:
+        self.owner = event.owner_id
         self.items = {}
 
     @on(ItemAdded)

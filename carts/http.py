@@ -50,10 +50,21 @@ class BadRequest(ApiError):
     default_code = "bad_request"
 
 
+class Forbidden(ApiError):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = "You may not do this."
+    default_code = "permission_denied"
+
+
 class NotFound(ApiError):
     status_code = status.HTTP_404_NOT_FOUND
     default_detail = "Not found."
     default_code = "not_found"
+
+
+def cart_not_found(cart_uuid: UUID) -> NotFound:
+    """Return the answer for a cart that does not exist, or that the user may not see: the same one."""
+    return NotFound(f"Cart {cart_uuid} does not exist.", code="cart_not_found")
 
 
 class Gone(ApiError):
@@ -197,7 +208,7 @@ def translate(exc: Exception) -> Exception:
     if isinstance(exc, VersionNotFound):
         return NotFound(str(exc), code="version_not_found", current_version=exc.current_version)
     if isinstance(exc, AggregateNotFound):
-        return NotFound(f"Cart {exc.aggregate_uuid} does not exist.", code="cart_not_found")
+        return cart_not_found(exc.aggregate_uuid)
     if isinstance(exc, ConcurrencyError):
         return Conflict(exc.aggregate_uuid, exc.expected_version, exc.actual_version)
     if isinstance(exc, CartRuleViolation):

@@ -13,6 +13,9 @@ class CartSummary(models.Model):
     STATUSES = [(OPEN, "open"), (CLOSED, "closed")]
 
     uuid = models.UUIDField(primary_key=True)
+    owner_id = models.CharField(
+        max_length=255, blank=True, default="", help_text="The owner's user id, from CartOpened; empty when unknown."
+    )
     status = models.CharField(max_length=10, choices=STATUSES, default=OPEN)
     items = models.JSONField(default=dict, help_text="Quantity by item name.")
     item_count = models.PositiveIntegerField(default=0, help_text="Distinct items.")
@@ -27,6 +30,14 @@ class CartSummary(models.Model):
         indexes = [
             models.Index(fields=["-updated_at", "-uuid"], name="carts_summary_recent"),
             models.Index(fields=["status", "-updated_at", "-uuid"], name="carts_summary_status_recent"),
+            # A user's own list, whole and by status: the API filters on the owner in the database.
+            models.Index(fields=["owner_id", "-updated_at", "-uuid"], name="carts_summary_owner_recent"),
+            models.Index(fields=["owner_id", "status", "-updated_at", "-uuid"], name="carts_summary_owner_status"),
+        ]
+        # Held by staff who serve customers: nobody acts on another's cart by being staff.
+        permissions = [
+            ("view_any_cart", "Can view any cart, whoever owns it"),
+            ("change_any_cart", "Can change any cart, whoever owns it"),
         ]
 
     def __str__(self) -> str:

@@ -15,7 +15,7 @@ from .models import CartSummary
 
 
 class CartSummaryProjection(ModelProjection):
-    """Keep CartSummary: status, items, counts, version and last change of every cart."""
+    """Keep CartSummary: owner, status, items, counts, version and last change of every cart."""
 
     name = "cart_summary"
     handles = frozenset(cls.event_name for cls in (CartOpened, ItemAdded, ItemRemoved, CartClosed))
@@ -50,11 +50,16 @@ class CartSummaryProjection(ModelProjection):
         return row
 
     def _apply(self, row: Row | None, event: StoredEvent) -> Row | None:
-        # Decoding upcasts old payloads (ItemAdded schema 1) exactly as the aggregate sees them.
+        # Decoding upcasts old payloads (CartOpened and ItemAdded schema 1) exactly as the aggregate sees them.
         fact = registry.decode(event.name, event.schema_version, event.data, event.aggregate_uuid, event.version)
         if isinstance(fact, CartOpened):
             items: dict[str, int] = {}
-            row = {"uuid": event.aggregate_uuid, "status": CartSummary.OPEN, "opened_at": event.recorded_at}
+            row = {
+                "uuid": event.aggregate_uuid,
+                "owner_id": fact.owner_id or "",  # empty: unknown
+                "status": CartSummary.OPEN,
+                "opened_at": event.recorded_at,
+            }
         elif row is None:
             raise ValueError(f"{event.name} before CartOpened: the cart has no summary yet")
         else:

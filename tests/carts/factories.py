@@ -12,7 +12,10 @@ from carts.repository import carts
 
 
 class CartFactory(factory.Factory):
-    """A saved ShoppingCart; `items` is a list of (name, quantity) to add, `closed` closes it."""
+    """A saved ShoppingCart; `items` is a list of (name, quantity) to add, `closed` closes it.
+
+    `owner` is the user who opened it (None: no owner known, as for carts opened before owners).
+    """
 
     class Meta:
         model = ShoppingCart
@@ -23,7 +26,8 @@ class CartFactory(factory.Factory):
     def _create(cls, model_class: type[ShoppingCart], *args: Any, **kwargs: Any) -> ShoppingCart:
         items = kwargs.pop("items", [("apple", 1)])
         closed = kwargs.pop("closed", False)
-        cart = model_class.open(kwargs["uuid"])
+        owner = kwargs.pop("owner", None)
+        cart = model_class.open(kwargs["uuid"], owner=None if owner is None else str(owner.pk))
         for name, quantity in items:
             cart.add_item(name, quantity)
         if closed:

@@ -33,6 +33,7 @@ def test_demo_data_is_complete_and_loading_it_again_changes_nothing(backend):
     assert streams[1].version >= LONG_CART_EVENTS >= 300
     assert len(backend.list_snapshots(demo_uuid("office supplies"))) >= 3
     assert CartSummary.objects.count() == backend.count_streams() == 5
+    assert set(CartSummary.objects.values_list("owner_id", flat=True)) == {str(demo.pk)}
     assert "no faults" in run("verify_eventstore")
 
 

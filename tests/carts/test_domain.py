@@ -15,7 +15,7 @@ def test_opening_a_cart_records_cart_opened_at_version_one():
     assert cart.version == 1
     assert cart.persisted_version == 0
     assert [type(e).__name__ for e in cart.changes] == ["CartOpened"]
-    assert cart.get_state() == {"status": "open", "items": {}}
+    assert cart.get_state() == {"owner": None, "status": "open", "items": {}}
 
 
 def test_adding_the_same_item_twice_adds_up_quantities():

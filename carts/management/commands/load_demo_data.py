@@ -1,4 +1,4 @@
-"""Load demo data: a superuser demo/demo and a handful of carts with history. Safe to run again."""
+"""Load demo data: a superuser demo/demo and a handful of carts with history, owned by demo. Safe to run again."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
 
+from carts.access import owner_id
 from carts.domain import ShoppingCart
 from carts.repository import carts
 from eventstore.context import event_context
@@ -71,7 +72,7 @@ DEMO_CARTS: list[tuple[str, Callable[[ShoppingCart], None]]] = [
 
 
 class Command(BaseCommand):
-    help = "Create the demo superuser (demo / demo) and a handful of carts with history; skips what exists."
+    help = "Create the demo superuser (demo / demo) and a handful of carts it owns, with history; skips what exists."
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--username", default="demo", help="Demo superuser's name (default demo).")
@@ -91,7 +92,7 @@ class Command(BaseCommand):
         token, _ = Token.objects.get_or_create(user=user)
         with event_context(actor=username, correlation_id="load_demo_data"):
             for name, fill in DEMO_CARTS:
-                self.demo_cart(name, fill)
+                self.demo_cart(name, fill, owner=owner_id(user))
         site = options["site_url"].rstrip("/")
         self.stdout.write(
             f"Open {site}/ and log in as {username} / {options['password']}; "
@@ -108,12 +109,12 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Created superuser {username}."))
         return user
 
-    def demo_cart(self, name: str, fill: Callable[[ShoppingCart], None]) -> None:
+    def demo_cart(self, name: str, fill: Callable[[ShoppingCart], None], owner: str) -> None:
         cart_uuid = demo_uuid(name)
         if carts.exists(cart_uuid):
             self.stdout.write(f"Cart {name!r} ({cart_uuid}) exists; skipped.")
             return
-        cart = carts.save(ShoppingCart.open(cart_uuid))
+        cart = carts.save(ShoppingCart.open(cart_uuid, owner=owner))
         fill(cart)
         carts.save(cart)
         snapshots = len(carts.backend.list_snapshots(cart_uuid))

@@ -7,6 +7,7 @@ from contextlib import ExitStack
 from typing import Any
 from uuid import UUID
 
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -30,7 +31,9 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from eventstore import store
 from eventstore.context import event_context
+from eventstore.exceptions import ConcurrencyError
 
+from .access import owner_id, sees_every_cart, visible_cart, visible_history
 from .domain import ShoppingCart
 from .http import BadRequest, NotFound, etag, if_match, if_none_match
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -90,10 +93,18 @@ ERRORS: dict[int, OpenApiResponse] = {
     400: OpenApiResponse(ValidationErrorSerializer, description="Invalid input, header or parameter."),
     401: OpenApiResponse(ErrorSerializer, description="Not authenticated."),
     403: OpenApiResponse(ErrorSerializer, description="Not allowed (e.g. a session request without CSRF token)."),
-    404: OpenApiResponse(ErrorSerializer, description="No such cart (or version, or page)."),
+    404: OpenApiResponse(
+        ErrorSerializer,
+        description="No such cart (or version, or page), or a cart of another user: answered alike (cart_not_found).",
+    ),
 }
 WRITE_ERRORS: dict[int, OpenApiResponse] = {
     **ERRORS,
+    403: OpenApiResponse(
+        ErrorSerializer,
+        description="Not allowed: a session request without CSRF token, or a cart the user may see (with "
+        "carts.view_any_cart) but not change (code cart_read_only); nothing was written.",
+    ),
     409: OpenApiResponse(
         PolymorphicProxySerializer(
             component_name="WriteConflict",
@@ -165,6 +176,16 @@ class CartViewSet(viewsets.GenericViewSet):
 
     # Reading
 
+    def get_queryset(self) -> QuerySet[CartSummary]:
+        """Return the summaries of the carts the user may see: their own, or all with the permission."""
+        summaries = super().get_queryset()
+        user = self.request.user
+        if sees_every_cart(user):
+            return summaries
+        if not user.is_authenticated:
+            return summaries.none()
+        return summaries.filter(owner_id=owner_id(user))
+
     def list(self, request: Request) -> Response:
         summaries = self.get_queryset()
         wanted = request.query_params.get("status")
@@ -197,7 +218,7 @@ class CartViewSet(viewsets.GenericViewSet):
     def retrieve(self, request: Request, uuid: str) -> Response:
         cart_uuid = parse_uuid(uuid)
         version = parse_version(request.query_params.get("version"))
-        cart = carts.load(cart_uuid, version)
+        cart = visible_cart(request.user, cart_uuid, version)
         known = if_none_match(request)
         if version is None and known is not None and cart.version in known:
             return Response(status=http_status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(cart.version)})
@@ -214,9 +235,7 @@ class CartViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["get"])
     def events(self, request: Request, uuid: str) -> Response:
         cart_uuid = parse_uuid(uuid)
-        count = store.get_backend().get_version(cart_uuid)
-        if count == 0:
-            raise NotFound(f"Cart {cart_uuid} does not exist.", code="cart_not_found")
+        count = visible_history(request.user, cart_uuid)
         page = positive_int(request.query_params.get("page"), "page", default=1)
         size = min(positive_int(request.query_params.get("page_size"), "page_size", default=50), MAX_EVENTS_PAGE_SIZE)
         first = (page - 1) * size + 1
@@ -264,11 +283,16 @@ class CartViewSet(viewsets.GenericViewSet):
         if cart_uuid is not None and carts.exists(cart_uuid):
             first = next(iter(store.get_backend().read_stream(cart_uuid, to_version=1)))
             if not opened_by_this_request(first.event_uuid, cart_uuid):
-                raise CartExists(f"Cart {cart_uuid} already exists.")
+                raise cart_exists(cart_uuid)
             mark_replayed()  # an earlier attempt with this Idempotency-Key opened it
             cart = current_state(cart_uuid)
         else:
-            cart = carts.save(ShoppingCart.open(cart_uuid))
+            opened = ShoppingCart.open(cart_uuid, owner=owner_id(request.user))
+            try:
+                cart = carts.save(opened)
+            except ConcurrencyError:
+                # Opened meanwhile, by anyone: not a Conflict, whose body would list the cart's events.
+                raise cart_exists(opened.uuid) from None
         location = reverse("cart-detail", kwargs={"uuid": cart.uuid}, request=request)
         return cart_response(cart, http_status.HTTP_201_CREATED, Location=location)
 
@@ -285,7 +309,9 @@ class CartViewSet(viewsets.GenericViewSet):
         serializer = AddItemSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         name, quantity = serializer.validated_data["name"], serializer.validated_data["quantity"]
-        cart = run_command(cart_uuid, lambda cart: cart.add_item(name, quantity), if_match=if_match(request))
+        cart = run_command(
+            cart_uuid, lambda cart: cart.add_item(name, quantity), if_match=if_match(request), user=request.user
+        )
         return cart_response(cart)
 
     @extend_schema(
@@ -296,7 +322,9 @@ class CartViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["delete"], url_path=r"items/(?P<name>[\s\S]+)", url_name="item")
     def remove_item(self, request: Request, uuid: str, name: str) -> Response:
         cart_uuid = parse_uuid(uuid)
-        cart = run_command(cart_uuid, lambda cart: cart.remove_item(name), if_match=if_match(request))
+        cart = run_command(
+            cart_uuid, lambda cart: cart.remove_item(name), if_match=if_match(request), user=request.user
+        )
         return cart_response(cart)
 
     @extend_schema(
@@ -311,7 +339,7 @@ class CartViewSet(viewsets.GenericViewSet):
         cart_uuid = parse_uuid(uuid)
         if request.data:
             raise BadRequest("Closing a cart takes no body.", code="unexpected_body")
-        cart = run_command(cart_uuid, lambda cart: cart.close(), if_match=if_match(request))
+        cart = run_command(cart_uuid, lambda cart: cart.close(), if_match=if_match(request), user=request.user)
         return cart_response(cart)
 
 
@@ -337,6 +365,11 @@ class TokenView(ObtainAuthToken):
 class CartExists(BadRequest):
     status_code = http_status.HTTP_409_CONFLICT
     default_code = "cart_exists"
+
+
+def cart_exists(cart_uuid: UUID) -> CartExists:
+    """Return the answer for a uuid already taken, whoever owns the cart: nothing about it beyond that."""
+    return CartExists(f"Cart {cart_uuid} already exists.")
 
 
 def cart_response(cart: ShoppingCart, status: int = http_status.HTTP_200_OK, **headers: str) -> Response:

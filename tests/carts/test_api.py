@@ -19,6 +19,7 @@ from carts.idempotency import fingerprint_of
 from carts.models import CartSummary, IdempotentResponse
 from carts.repository import carts
 from eventstore.exceptions import ConcurrencyError
+from tests.carts.conftest import client_for, grant
 from tests.carts.factories import CartFactory
 
 
@@ -112,8 +113,8 @@ def test_a_client_may_choose_the_cart_uuid_once(api, backend):
     assert backend.get_version(chosen) == 1
 
 
-def test_reading_a_cart_returns_its_state_and_etag(api):
-    cart = CartFactory(items=[("pear", 2), ("apple", 1)])
+def test_reading_a_cart_returns_its_state_and_etag(api, user):
+    cart = CartFactory(items=[("pear", 2), ("apple", 1)], owner=user)
 
     response = api.get(f"/api/carts/{cart.uuid}/")
 
@@ -123,8 +124,8 @@ def test_reading_a_cart_returns_its_state_and_etag(api):
     assert (response.json()["item_count"], response.json()["total_quantity"]) == (2, 3)
 
 
-def test_version_parameter_returns_the_past_state(api):
-    cart = CartFactory(items=[("apple", 1), ("pear", 2)])
+def test_version_parameter_returns_the_past_state(api, user):
+    cart = CartFactory(items=[("apple", 1), ("pear", 2)], owner=user)
 
     response = api.get(f"/api/carts/{cart.uuid}/?version=2")
 
@@ -133,8 +134,8 @@ def test_version_parameter_returns_the_past_state(api):
     assert response.json()["items"] == [{"name": "apple", "quantity": 1}]
 
 
-def test_version_past_the_end_is_404_and_a_bad_version_is_400(api):
-    cart = CartFactory(items=[("apple", 1)])
+def test_version_past_the_end_is_404_and_a_bad_version_is_400(api, user):
+    cart = CartFactory(items=[("apple", 1)], owner=user)
 
     past = api.get(f"/api/carts/{cart.uuid}/?version=9")
     assert (past.status_code, past.json()["code"], past.json()["current_version"]) == (404, "version_not_found", 2)
@@ -143,8 +144,8 @@ def test_version_past_the_end_is_404_and_a_bad_version_is_400(api):
         assert (response.status_code, response.json()["code"]) == (400, "invalid_version"), bad
 
 
-def test_if_none_match_answers_304_while_the_cart_is_unchanged(api):
-    cart = CartFactory(items=[("apple", 1)])
+def test_if_none_match_answers_304_while_the_cart_is_unchanged(api, user):
+    cart = CartFactory(items=[("apple", 1)], owner=user)
 
     assert api.get(f"/api/carts/{cart.uuid}/", headers={"If-None-Match": '"2"'}).status_code == 304
     assert api.get(f"/api/carts/{cart.uuid}/", headers={"If-None-Match": '"1"'}).status_code == 200
@@ -279,15 +280,15 @@ def test_malformed_if_match_is_400(api, header):
         assert (response.status_code, response.json()["code"]) == (400, "invalid_precondition")
 
 
-def test_a_write_that_loses_every_race_raises_conflict_with_unseen_events(backend):
-    cart = CartFactory(items=[])
+def test_a_write_that_loses_every_race_raises_conflict_with_unseen_events(backend, user):
+    cart = CartFactory(items=[], owner=user)
 
     def add_while_someone_else_writes(current):
         carts.update(cart.uuid, lambda other: other.add_item("rival"))  # a real competing write
         current.add_item("mine")
 
     with pytest.raises(Conflict) as caught:
-        writes.run_command(cart.uuid, add_while_someone_else_writes, if_match=None)
+        writes.run_command(cart.uuid, add_while_someone_else_writes, if_match=None, user=user)
 
     assert caught.value.status_code == 409
     extra = caught.value.extra
@@ -300,8 +301,8 @@ def test_a_write_that_loses_every_race_raises_conflict_with_unseen_events(backen
     assert carts.load(cart.uuid).items == {"rival": writes.WRITE_ATTEMPTS}
 
 
-def test_a_write_that_loses_one_race_is_retried_on_fresh_state(backend):
-    cart = CartFactory(items=[])
+def test_a_write_that_loses_one_race_is_retried_on_fresh_state(backend, user):
+    cart = CartFactory(items=[], owner=user)
     rivals = iter([True])
 
     def add_once_raced(current):
@@ -309,21 +310,21 @@ def test_a_write_that_loses_one_race_is_retried_on_fresh_state(backend):
             carts.update(cart.uuid, lambda other: other.add_item("rival"))
         current.add_item("mine")
 
-    saved = writes.run_command(cart.uuid, add_once_raced, if_match=None)
+    saved = writes.run_command(cart.uuid, add_once_raced, if_match=None, user=user)
 
     assert saved.version == 3
     assert saved.items == {"rival": 1, "mine": 1}
 
 
-def test_if_match_write_that_loses_the_race_at_save_time_is_412(backend):
-    cart = CartFactory(items=[])
+def test_if_match_write_that_loses_the_race_at_save_time_is_412(backend, user):
+    cart = CartFactory(items=[], owner=user)
 
     def add_while_someone_else_writes(current):
         carts.update(cart.uuid, lambda other: other.add_item("rival"))
         current.add_item("mine")
 
     with pytest.raises(Exception) as caught:
-        writes.run_command(cart.uuid, add_while_someone_else_writes, if_match={1})
+        writes.run_command(cart.uuid, add_while_someone_else_writes, if_match={1}, user=user)
 
     assert caught.value.status_code == 412
     assert (caught.value.extra["expected_version"], caught.value.extra["actual_version"]) == (1, 2)
@@ -438,11 +439,12 @@ def test_reusing_a_key_for_another_request_is_422(api, backend):
     assert backend.get_version(uuid.UUID(cart_uuid)) == 2
 
 
-def test_keys_belong_to_their_user(api, other_api, backend):
+def test_keys_belong_to_their_user(api, other_user, backend):
     cart_uuid = open_cart(api)["uuid"]
+    clerk = client_for(grant(other_user, "change_any_cart"))  # may write to ann's cart
 
     add(api, cart_uuid, "apple", **{"Idempotency-Key": "same"})
-    add(other_api, cart_uuid, "apple", **{"Idempotency-Key": "same"})
+    add(clerk, cart_uuid, "apple", **{"Idempotency-Key": "same"})
 
     assert backend.get_version(uuid.UUID(cart_uuid)) == 3
 
@@ -532,10 +534,10 @@ def test_an_unusable_idempotency_key_is_400(api, backend, key):
 # Listing
 
 
-def test_list_reads_the_summaries_newest_change_first_filtered_and_paginated(api):
-    older = CartFactory(items=[("a", 1)])
-    closed = CartFactory(items=[("b", 2)], closed=True)
-    newest = CartFactory(items=[("c", 3), ("d", 1)])
+def test_list_reads_the_summaries_newest_change_first_filtered_and_paginated(api, user):
+    older = CartFactory(items=[("a", 1)], owner=user)
+    closed = CartFactory(items=[("b", 2)], closed=True, owner=user)
+    newest = CartFactory(items=[("c", 3), ("d", 1)], owner=user)
 
     everything = api.get("/api/carts/").json()
     open_only = api.get("/api/carts/?status=open").json()

@@ -59,7 +59,7 @@ def racer(tx_backend) -> User:
 
 
 def test_racing_writes_on_one_cart_keep_its_history_contiguous(tx_backend, racer):
-    cart = CartFactory(items=[])
+    cart = CartFactory(items=[], owner=racer)
     statuses: Counter[int] = Counter()
     lock = threading.Lock()
 
@@ -88,7 +88,7 @@ def test_racing_writes_on_one_cart_keep_its_history_contiguous(tx_backend, racer
 
 
 def test_racing_writes_with_if_match_let_exactly_one_win(tx_backend, racer):
-    cart = CartFactory(items=[])
+    cart = CartFactory(items=[], owner=racer)
     statuses: list[int] = []
     lock = threading.Lock()
 
@@ -132,7 +132,7 @@ def rival_writes_after_each_load(monkeypatch, cart_uuid, turns: int) -> list[int
 def test_a_writer_that_keeps_losing_gets_409_with_unseen_events(tx_backend, racer, monkeypatch):
     """With one attempt per request, a request whose race is lost writes nothing and shows what it missed."""
     monkeypatch.setattr(writes, "WRITE_ATTEMPTS", 1)
-    cart = CartFactory(items=[])
+    cart = CartFactory(items=[], owner=racer)
     rival_versions = rival_writes_after_each_load(monkeypatch, cart.uuid, turns=3)
     client = client_for(racer)
 
@@ -152,7 +152,7 @@ def test_a_writer_that_keeps_losing_gets_409_with_unseen_events(tx_backend, race
 
 def test_a_writer_that_loses_fewer_races_than_its_attempts_retries_from_fresh_state(tx_backend, racer, monkeypatch):
     monkeypatch.setattr(writes, "WRITE_ATTEMPTS", 3)
-    cart = CartFactory(items=[])
+    cart = CartFactory(items=[], owner=racer)
     rival_writes_after_each_load(monkeypatch, cart.uuid, turns=2)
 
     response = client_for(racer).post(f"/api/carts/{cart.uuid}/items/", {"name": "mine"}, format="json")
@@ -164,7 +164,7 @@ def test_a_writer_that_loses_fewer_races_than_its_attempts_retries_from_fresh_st
 
 def test_racing_retries_with_one_idempotency_key_append_once(tx_backend, racer):
     """On the Django backend the losers answer with the winner's response; on others they may be told to retry."""
-    cart = CartFactory(items=[])
+    cart = CartFactory(items=[], owner=racer)
     responses: list[tuple[int, dict]] = []
     lock = threading.Lock()
     key = str(uuid.uuid4())

@@ -77,6 +77,8 @@ def random_history(rng: random.Random, events: int) -> list[uuid.UUID]:
     while stored < events:
         if not open_accounts or rng.random() < 0.05:
             account = Account.open(rng.choice(["ann", "bob"]), uuid.UUID(int=rng.getrandbits(128)))
+            stored += len(account.changes)
+            accounts.save(account)  # now, or a new account never chosen below would never be stored
             open_accounts.append(account)
             uuids.append(account.uuid)
         account = rng.choice(open_accounts)

@@ -19,7 +19,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import status as http_status
 from rest_framework import viewsets
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication, TokenAuthentication
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.pagination import PageNumberPagination
@@ -55,6 +54,7 @@ from .serializers import (
     ValidationErrorSerializer,
     VersionMismatchSerializer,
 )
+from .throttling import AnonRateThrottle, ScopedRateThrottle
 from .writes import current_state, run_command
 
 MAX_EVENTS_PAGE_SIZE = 500
@@ -89,6 +89,11 @@ REQUEST_ID = OpenApiParameter(
     OpenApiParameter.HEADER,
     description="Correlation id stored in the metadata of the events this request appends; echoed back.",
 )
+# carts.throttling.document_retry_after adds the Retry-After header to every 429 of the schema.
+THROTTLED = OpenApiResponse(
+    ErrorSerializer,
+    description="Too many requests (code throttled); the Retry-After header says how many seconds to wait.",
+)
 ERRORS: dict[int, OpenApiResponse] = {
     400: OpenApiResponse(ValidationErrorSerializer, description="Invalid input, header or parameter."),
     401: OpenApiResponse(ErrorSerializer, description="Not authenticated."),
@@ -97,6 +102,7 @@ ERRORS: dict[int, OpenApiResponse] = {
         ErrorSerializer,
         description="No such cart (or version, or page), or a cart of another user: answered alike (cart_not_found).",
     ),
+    429: THROTTLED,
 }
 WRITE_ERRORS: dict[int, OpenApiResponse] = {
     **ERRORS,
@@ -155,8 +161,7 @@ class CartViewSet(viewsets.GenericViewSet):
     lookup_field = "uuid"
     # Any text reaches the view, so that a malformed id gets a JSON 404 with a code.
     lookup_value_regex = "[^/]+"
-    # Token first: an anonymous request is answered 401 with `WWW-Authenticate: Token`.
-    authentication_classes = [TokenAuthentication, BasicAuthentication, SessionAuthentication]
+    # Authentication from settings (Token first: an anonymous request's 401 says `WWW-Authenticate: Token`).
     parser_classes = [SafeJSONParser]
 
     # Request context: who and what caused the events appended while handling the request.
@@ -355,11 +360,15 @@ def api_not_found(request: Request) -> Response:
     post=extend_schema(
         summary="Exchange a username and password for an API token",
         request=TokenRequestSerializer,
-        responses={200: TokenSerializer, 400: ERRORS[400]},
+        responses={200: TokenSerializer, 400: ERRORS[400], 429: THROTTLED},
     )
 )
 class TokenView(ObtainAuthToken):
-    """DRF's token endpoint, with the API's JSON parser and documented answers."""
+    """DRF's token endpoint, with the API's JSON parser and documented answers; throttled tighter (scope `token`)."""
+
+    # ObtainAuthToken turns throttling off; here it is the anonymous rate and the tighter `token` scope.
+    throttle_classes = [AnonRateThrottle, ScopedRateThrottle]
+    throttle_scope = "token"
 
 
 class CartExists(BadRequest):

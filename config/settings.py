@@ -150,12 +150,37 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 # Seconds a key claimed by a request that never answered (its server died) blocks its retries (carts.idempotency).
 IDEMPOTENCY_CLAIM_TIMEOUT = int(os.environ.get("IDEMPOTENCY_CLAIM_TIMEOUT", "60"))
 
+# HTTP Basic runs the password hasher on every request (hundreds of ms of CPU, for unknown users too):
+# only with DEBUG or DJANGO_API_BASIC_AUTH=1. Token first, so an anonymous request's 401 says
+# `WWW-Authenticate: Token`.
+API_BASIC_AUTH = env_bool("DJANGO_API_BASIC_AUTH", DEBUG)
+# Throttle counters live in Django's default cache. LocMemCache would be per process, so each gunicorn
+# worker would admit the full rate; a file cache under var/ is shared by every worker on the host without
+# another service (several hosts need a shared cache such as Redis: set it in CACHES).
+THROTTLE_RATES = {
+    "anon": os.environ.get("DJANGO_THROTTLE_ANON", "60/min"),
+    "user": os.environ.get("DJANGO_THROTTLE_USER", "1200/min"),
+    "token": os.environ.get("DJANGO_THROTTLE_TOKEN", "10/min"),
+}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": os.environ.get("DJANGO_CACHE_DIR") or str(BASE_DIR / "var" / "cache"),
+    }
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "carts.throttling.OptionalBasicAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "carts.throttling.AnonRateThrottle",
+        "carts.throttling.UserRateThrottle",
+        "carts.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": THROTTLE_RATES,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -173,6 +198,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "carts.throttling.document_retry_after",
+    ],
 }
 
 if not DEBUG:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -62,6 +63,7 @@ def test_anonymous_users_get_401_and_nothing_is_written(backend, method, path):
     assert backend.last_position() == 0
 
 
+@override_settings(API_BASIC_AUTH=True)
 def test_basic_token_and_session_authentication_all_work(backend, user):
     basic = APIClient(headers={"Authorization": "Basic " + base64.b64encode(b"ann:ann-password").decode()})
     token = APIClient(headers={"Authorization": f"Token {Token.objects.create(user=user).key}"})

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -63,6 +64,11 @@ def production_env(**overrides: str) -> dict[str, str]:
         DJANGO_SECURE_COOKIES="0",
         PYTHONDONTWRITEBYTECODE="1",
         PYTHONUNBUFFERED="1",
+        # Throttled only where a test sets low rates; the counters of each server in its own directory.
+        DJANGO_THROTTLE_ANON="1000000/min",
+        DJANGO_THROTTLE_USER="1000000/min",
+        DJANGO_THROTTLE_TOKEN="1000000/min",
+        DJANGO_CACHE_DIR=tempfile.mkdtemp(prefix="live-cache-"),
     )
     env.update(overrides)
     return env

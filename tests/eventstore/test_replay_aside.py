@@ -124,6 +124,7 @@ def test_writers_appending_throughout_a_replay_of_ten_thousand_events_lose_nothi
 
     assert not errors, errors
     assert result.failure is None
+    assert len(written) > after_swap, "no write landed after the swap"
     assert Checkpoint.objects.get(name="account_summary").status == Checkpoint.LIVE
     assert set(written) <= set(AccountSummary.objects.values_list("uuid", flat=True))
     assert AccountSummary.objects.count() == ACCOUNTS + len(written)

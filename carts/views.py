@@ -37,6 +37,7 @@ from .domain import ShoppingCart
 from .http import BadRequest, NotFound, etag, if_match, if_none_match
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import derived_cart_uuid, idempotent, mark_replayed, opened_by_this_request
+from .limits import check_may_open_cart
 from .models import CartSummary
 from .parsers import SafeJSONParser
 from .repository import carts
@@ -292,6 +293,7 @@ class CartViewSet(viewsets.GenericViewSet):
             mark_replayed()  # an earlier attempt with this Idempotency-Key opened it
             cart = current_state(cart_uuid)
         else:
+            check_may_open_cart(request.user)  # after the replay branch: a retry of an open still replays
             opened = ShoppingCart.open(cart_uuid, owner=owner_id(request.user))
             try:
                 cart = carts.save(opened)

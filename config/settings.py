@@ -149,6 +149,10 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 
 # Seconds a key claimed by a request that never answered (its server died) blocks its retries (carts.idempotency).
 IDEMPOTENCY_CLAIM_TIMEOUT = int(os.environ.get("IDEMPOTENCY_CLAIM_TIMEOUT", "60"))
+# Seconds a kept Idempotency-Key response is replayed; `manage.py purge_idempotency_keys` deletes older ones.
+IDEMPOTENCY_KEY_TTL = int(os.environ.get("IDEMPOTENCY_KEY_TTL", str(24 * 60 * 60)))
+# Most carts one user may have open at once (0: no limit); one more is answered 422 too_many_open_carts.
+CARTS_MAX_OPEN_PER_USER = int(os.environ.get("CARTS_MAX_OPEN_PER_USER", "100"))
 
 # HTTP Basic runs the password hasher on every request (hundreds of ms of CPU, for unknown users too):
 # only with DEBUG or DJANGO_API_BASIC_AUTH=1. Token first, so an anonymous request's 401 says

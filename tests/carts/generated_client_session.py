@@ -129,6 +129,8 @@ def main(base_url: str, username: str, password: str) -> None:
     after_close = call(add_item, uuid=cart.uuid, client=api, body=AddItem(name="figs"))
     assert after_close.status_code == 410 and isinstance(after_close.parsed, Gone), after_close
     assert call(get_cart, uuid=cart.uuid, client=api, version=2).parsed.total_quantity == 3
+    closed_carts = call(list_carts, client=api, status=CartStatus.CLOSED).parsed
+    assert [line.uuid for line in closed_carts.results] == [cart.uuid], closed_carts
     future = call(get_cart, uuid=cart.uuid, client=api, version=9)
     assert future.status_code == 404 and isinstance(future.parsed, VersionNotFound), future
     assert future.parsed.current_version == 5

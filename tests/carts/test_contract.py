@@ -51,7 +51,17 @@ def test_a_missing_required_header_is_a_problem():
     response = cart_response()
     del response["ETag"]
 
-    assert problems("GET", CART, response) == [f"GET {CART} -> 200 (get_cart): declared header etag missing"]
+    assert problems("GET", CART, response) == [f"GET {CART} -> 200 (get_cart): declared header ETag missing"]
+
+
+def test_a_header_whose_value_its_schema_does_not_allow_is_a_problem():
+    throttled = JsonResponse({"code": "throttled", "detail": "wait"}, status=429)
+    throttled["Retry-After"] = "soon"
+    throttled["X-Request-ID"] = "r-1"
+
+    assert problems("GET", CART, throttled) == [
+        f"GET {CART} -> 429 (get_cart): header Retry-After: 'soon' is not {{'type': 'integer'}}"
+    ]
 
 
 def test_an_undeclared_field_and_a_missing_one_are_problems():

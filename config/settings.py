@@ -202,10 +202,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
-        "carts.throttling.document_retry_after",
-    ],
+    # Enums become components named here: the cart's status, and the `code` of each error body that a
+    # discriminator tells apart (one code each).
+    "ENUM_NAME_OVERRIDES": {
+        "CartStatus": "carts.models.CartSummary.STATUSES",
+        "VersionMismatchCode": ["version_mismatch"],
+        "ConcurrentModificationCode": ["concurrent_modification"],
+        "KeyInProgressCode": ["idempotency_key_in_progress"],
+        "CartExistsCode": ["cart_exists"],
+        "CartNotFoundCode": ["cart_not_found"],
+        "VersionNotFoundCode": ["version_not_found"],
+        "GoneCode": ["cart_closed"],
+    },
 }
 
 if not DEBUG:

@@ -37,10 +37,12 @@ from .serializers import (
     EventPageSerializer,
     GoneSerializer,
     KeyInProgressSerializer,
+    KeyReusedSerializer,
     OpenCartSerializer,
     TokenFormSerializer,
     TokenRequestSerializer,
     TokenSerializer,
+    TooManyOpenCartsSerializer,
     ValidationErrorSerializer,
     VersionMismatchSerializer,
     VersionNotFoundSerializer,
@@ -263,7 +265,18 @@ cart_operations = extend_schema_view(
                 description="A cart with this uuid exists, whoever owns it (cart_exists), or a request with this "
                 "Idempotency-Key is still running (idempotency_key_in_progress, with Retry-After).",
             ),
-            422: refused("the user has too many open carts (too_many_open_carts), " + KEY_REUSED),
+            422: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="OpenRefused",
+                    serializers={
+                        "too_many_open_carts": TooManyOpenCartsSerializer,
+                        "idempotency_key_reused": KeyReusedSerializer,
+                    },
+                    resource_type_field_name="code",
+                ),
+                description="Refused; nothing was written: the user has the most open carts allowed "
+                "(too_many_open_carts, with the limit), " + KEY_REUSED + ".",
+            ),
         },
     ),
     retrieve=extend_schema(

@@ -196,6 +196,19 @@ class CartExistsSerializer(ErrorSerializer):
     code = error_code("cart_exists")
 
 
+class TooManyOpenCartsSerializer(ErrorSerializer):
+    """The user has the most open carts allowed; close one to open another."""
+
+    code = error_code("too_many_open_carts")
+    limit = serializers.IntegerField(min_value=1, help_text="The most carts one user may have open at once.")
+
+
+class KeyReusedSerializer(ErrorSerializer):
+    """This Idempotency-Key was first used for another request (method, path or body); nothing was written."""
+
+    code = error_code("idempotency_key_reused")
+
+
 class CartNotFoundSerializer(ErrorSerializer):
     """No such cart, or a cart of another user: answered alike."""
 

@@ -2,10 +2,11 @@
 
 The databases: SQLite and PostgreSQL, and DynamoDB when AWS_ENDPOINT_URL_DYNAMODB is set.
 
-    python -m bench                 # the issue's sizes, every database (about 15 minutes with W7, W8)
+    python -m bench                 # the issue's sizes, every database (about 15 minutes with W7, W8, W9)
     AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000 python -m bench --backends dynamodb
     python -m bench --quick         # smaller sizes, for a first look
     python -m bench --backends sqlite --only W1,W3
+    python -m bench --quick --only W9 --backends postgresql,dynamodb --output bench/results/w9.json
 
 Each database runs in its own process (Django's settings are per process).
 """
@@ -66,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.table(rows))
     print()
+    if any(row["workload"].startswith("W9 ") for row in rows):
+        print(report.scale_table(rows))
+        print()
     print(
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB; Python {info['python']}, "
         f"SQLite {info['sqlite']}, PostgreSQL {info['postgresql']}; {info['date']}."

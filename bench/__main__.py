@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (not the issue's)")
     parser.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,W3")
     parser.add_argument("--output", type=Path, default=report.RESULTS / "latest.json")
+    parser.add_argument(
+        "--latency-ms", type=float, default=None, help="W9: delay added to every DynamoDB request (default 10)"
+    )
     args = parser.parse_args(argv)
 
     backends = [name.strip() for name in args.backends.split(",") if name.strip()]
@@ -53,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             command = [sys.executable, "-m", "bench.run_one", "--backend", backend, "--json", out.name]
             command += ["--quick"] * args.quick + (["--only", args.only] if args.only else [])
+            command += ["--latency-ms", str(args.latency_ms)] if args.latency_ms is not None else []
             if subprocess.run(command).returncode != 0:
                 failed.append(backend)
                 continue

@@ -2,10 +2,11 @@
 
 The databases: SQLite and PostgreSQL, and DynamoDB when AWS_ENDPOINT_URL_DYNAMODB is set.
 
-    python -m bench                 # the issue's sizes, every database (about 15 minutes with W7, W8)
+    python -m bench                 # the issue's sizes, every database (about 15 minutes with W7, W8, W9)
     AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000 python -m bench --backends dynamodb
     python -m bench --quick         # smaller sizes, for a first look
     python -m bench --backends sqlite --only W1,W3
+    python -m bench --quick --only W9 --backends postgresql,dynamodb --output bench/results/w9.json
 
 Each database runs in its own process (Django's settings are per process).
 """
@@ -34,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (not the issue's)")
     parser.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,W3")
     parser.add_argument("--output", type=Path, default=report.RESULTS / "latest.json")
+    parser.add_argument(
+        "--latency-ms", type=float, default=None, help="W9: delay added to every DynamoDB request (default 10)"
+    )
     args = parser.parse_args(argv)
 
     backends = [name.strip() for name in args.backends.split(",") if name.strip()]
@@ -52,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             command = [sys.executable, "-m", "bench.run_one", "--backend", backend, "--json", out.name]
             command += ["--quick"] * args.quick + (["--only", args.only] if args.only else [])
+            command += ["--latency-ms", str(args.latency_ms)] if args.latency_ms is not None else []
             if subprocess.run(command).returncode != 0:
                 failed.append(backend)
                 continue
@@ -66,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.table(rows))
     print()
+    if any(row["workload"].startswith("W9 ") for row in rows):
+        print(report.scale_table(rows))
+        print()
     print(
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB; Python {info['python']}, "
         f"SQLite {info['sqlite']}, PostgreSQL {info['postgresql']}; {info['date']}."

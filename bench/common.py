@@ -38,6 +38,11 @@ class Sizes:
     http_repeat: int = 3
     # W8: the admin stream page
     admin_gets: int = 15
+    # W9: writers to distinct streams, a fixed-time round per writer count; DynamoDB behind a proxy
+    # adding this latency to every request (bench/latency_proxy.py)
+    scale_writers: tuple[int, ...] = (1, 2, 4, 8, 16)
+    scale_seconds: float = 6.0
+    scale_latency_ms: float = 10.0
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -54,6 +59,7 @@ class Sizes:
             http_requests=100,
             http_repeat=1,
             admin_gets=7,
+            scale_seconds=2.0,
         )
 
     @classmethod
@@ -86,6 +92,7 @@ class Sizes:
                 http_requests=20,
                 http_repeat=1,
                 admin_gets=3,
+                scale_seconds=2.0,
             )
         return cls(
             carts=50,

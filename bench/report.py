@@ -91,6 +91,56 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def scale_table(rows: list[dict[str, Any]]) -> str:
+    """Return W9's rows as a Markdown table of their own: writers, appends/s, transactions, failures."""
+    header = [
+        "db",
+        "path",
+        "writers",
+        "appends/s",
+        "x 1 writer",
+        "TransactWriteItems/append",
+        "failed appends",
+        "busiest writer",
+        "read_all",
+        "target",
+        "met",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        if not row["workload"].startswith("W9 "):
+            continue
+        extra = row["extra"]
+        tx = extra["transactions_per_append"]
+        failures = ", ".join(f"{count} {name}" for name, count in extra["failures"].items()) or "0"
+        # The targets (DynamoDB's): one transaction per append at every count, the scaling at 8 writers.
+        targets, met = [], []
+        if tx is not None:
+            targets.append("1.00 tx/append")
+            met.append(round(tx, 2) <= 1.0)
+        if extra["scale_target"] is not None:
+            targets.append(row["target"])
+            met.append(row["ratio"] >= extra["scale_target"])
+        read_all = f"{extra['read_all_events']} exact"
+        if extra["landed_unacknowledged"]:
+            read_all += f", {extra['landed_unacknowledged']} landed unacknowledged"
+        cells = [
+            row["backend"],
+            extra["path"],
+            str(extra["writers"]),
+            fmt(row["figure"]),
+            f"{row['ratio']:.2f}",
+            "-" if tx is None else f"{tx:.2f}",
+            failures,
+            f"{extra['busiest_writer_share']:.0%}",
+            read_all,
+            "; ".join(targets) or "(information)",
+            "-" if not met else "yes" if all(met) else "NO",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write(rows: list[dict[str, Any]], path: Path = RESULTS / "latest.json") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rows, indent=2) + "\n")

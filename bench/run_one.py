@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -16,12 +17,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", required=True, help="file to write the rows to")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,W3")
+    parser.add_argument("--latency-ms", type=float, default=None, help="W9: delay added to every DynamoDB request")
     args = parser.parse_args(argv)
 
     environment.configure(args.backend)
     from .workloads import Bench
 
     sizes = Sizes.for_backend(args.backend, quick=args.quick)
+    if args.latency_ms is not None:
+        sizes = dataclasses.replace(sizes, scale_latency_ms=args.latency_ms)
     only = [name.strip().upper() for name in args.only.split(",") if name.strip()]
     try:
         bench = Bench(args.backend, sizes, only)

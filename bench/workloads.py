@@ -1,7 +1,8 @@
-"""W1-W8 on one database, in one process.
+"""W1-W9 on one database, in one process.
 
 W1-W6: the project, the raw driver and the peer, side by side. W7: the HTTP API under gunicorn against
-a plain DRF endpoint on the same server. W8: the admin page of a long stream.
+a plain DRF endpoint on the same server. W8: the admin page of a long stream. W9: 1 to 16 writers to
+distinct streams (bench/scaleout.py), against 1 writer.
 
 On DynamoDB the raw side is boto3 on a table of its own (bench/raw.py RawDynamoDB), the peer has no
 DynamoDB persistence (its column stays empty), W5's baseline is boto3's read-then-conditional-put, and
@@ -28,7 +29,7 @@ from django.db import connections
 from carts.repository import carts
 from eventstore import store
 
-from . import ours, web
+from . import ours, scaleout, web
 from .common import Sizes, item_name, item_payload, median_time, progress, timed_threads
 from .peer import Peer
 from .raw import RawDynamoDB, RawStore, open_raw
@@ -153,7 +154,7 @@ class Bench:
             progress(f"{self.vendor} W6 rebuild of the cart read model")
             self.w6_rebuild_read_model()
         # The project as it runs, the cart read model kept inline.
-        for name, step in [("W7", self.w7_http_api), ("W8", self.w8_admin_stream_page)]:
+        for name, step in [("W7", self.w7_http_api), ("W8", self.w8_admin_stream_page), ("W9", self.w9_scale_out)]:
             if self.wanted(name):
                 progress(f"{self.vendor} {name}")
                 step()
@@ -618,6 +619,31 @@ class Bench:
                 "short_statements_per_page": short_statements["count"],
             },
         )
+
+    # W9: writers to distinct streams
+
+    def w9_scale_out(self) -> None:
+        """Appends/s of 1-16 writers to a stream each, through the backend and through the repository."""
+        s = self.sizes
+        latency = s.scale_latency_ms if self.dynamodb else None
+        rounds = scaleout.ScaleOut(self.vendor, s.scale_writers, s.scale_seconds, s.scale_latency_ms).run()
+        for done in rounds:
+            single = next(r for r in rounds if r.path == done.path and r.writers == 1)
+            tx = done.transactions_per_append
+            conditions = {} if tx is None else {"one_transaction_per_append": round(tx, 2) <= 1.0}
+            # The issue's targets are DynamoDB's; elsewhere the figures are for information.
+            target = scaleout.SCALE_TARGET if self.dynamodb and done.writers == scaleout.SCALE_WRITERS else None
+            self.row(
+                f"W9 {done.path} {done.writers} writers",
+                done.rate,
+                "appends/s",
+                single.rate,
+                "1 writer",
+                "higher",
+                target,
+                extra={**scaleout.row_extra(done, latency), "scale_target": target},
+                conditions=conditions,
+            )
 
     @property
     def raw_name(self) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -408,3 +409,19 @@ token_operation = extend_schema_view(
         },
     )
 )
+
+
+def declare_basic_auth_only_where_enabled(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Postprocessing hook: offer HTTP Basic in the schema only where it is accepted (settings.API_BASIC_AUTH).
+
+    Its authentication class is always installed and declines the header when Basic is off, so
+    drf-spectacular would list it on every operation: a generated client would offer a login that fails.
+    """
+    if getattr(settings, "API_BASIC_AUTH", False):
+        return result
+    result.get("components", {}).get("securitySchemes", {}).pop("basicAuth", None)
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if "security" in operation:
+                operation["security"] = [scheme for scheme in operation["security"] if "basicAuth" not in scheme]
+    return result

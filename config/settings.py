@@ -213,7 +213,13 @@ SPECTACULAR_SETTINGS = {
         "CartNotFoundCode": ["cart_not_found"],
         "VersionNotFoundCode": ["version_not_found"],
         "GoneCode": ["cart_closed"],
+        "TooManyOpenCartsCode": ["too_many_open_carts"],
+        "KeyReusedCode": ["idempotency_key_reused"],
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "carts.openapi.declare_basic_auth_only_where_enabled",
+    ],
 }
 
 if not DEBUG:

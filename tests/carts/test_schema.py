@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from io import StringIO
 
+import pytest
 import yaml
 from django.core.management import call_command
 
@@ -144,3 +145,14 @@ def test_schema_needs_a_login(backend):
     from rest_framework.test import APIClient
 
     assert APIClient().get("/api/schema/").status_code in {401, 403}
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_http_basic_is_offered_only_where_it_is_accepted(api, settings, enabled):
+    settings.API_BASIC_AUTH = enabled
+
+    schema = served_schema(api)
+
+    assert ("basicAuth" in schema["components"]["securitySchemes"]) is enabled
+    offered = {name for operation in operations(schema).values() for s in operation.get("security", []) for name in s}
+    assert offered == ({"tokenAuth", "cookieAuth", "basicAuth"} if enabled else {"tokenAuth", "cookieAuth"})

@@ -23,3 +23,23 @@ class AccountSummary(models.Model):
 
     def __str__(self) -> str:
         return f"account {self.uuid} v{self.version} ({self.status})"
+
+
+class Delivered(models.Model):
+    """One event a test subscription's handler received: by which worker process, at which attempt."""
+
+    subscription = models.CharField(max_length=100)
+    position = models.BigIntegerField()
+    aggregate_uuid = models.UUIDField()
+    version = models.PositiveIntegerField()
+    event_name = models.CharField(max_length=100)
+    attempt = models.PositiveIntegerField(default=1)
+    worker = models.IntegerField(help_text="The process id of the worker.")
+    delivered_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["subscription", "position"], name="testapp_delivered_sub_pos")]
+
+    def __str__(self) -> str:
+        return f"{self.subscription}: {self.event_name} at {self.position} (worker {self.worker})"

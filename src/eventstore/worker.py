@@ -1,0 +1,329 @@
+"""The subscription worker: follows the store in global order and delivers to each subscription it leases.
+
+Round after round, for each subscription: take (or renew) its lease, deliver the parked events a
+person asked to retry, then read one batch after the checkpoint and hand each wanted event to the
+handler. The checkpoint moves only after the handler has returned: at the end of the batch, or with
+each event inside the handler's transaction for a `transactional` subscription. A handler that raises
+is retried with exponential backoff; after its last attempt the event is parked (and the rest go on)
+or the subscription stops at it. `stop()` (SIGTERM, SIGINT) lets the event in hand finish, saves the
+checkpoint and releases the leases. Only one batch is ever held in memory.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.utils import timezone
+
+from . import conf, parking, store
+from . import subscription_state as state
+from .backends.base import EventStoreBackend, StoredEvent
+from .events import registry as events
+from .exceptions import EventStoreError, LeaseLost
+from .models import ParkedEvent, SubscriptionState
+from .store import first_line
+from .subscriptions import Delivery, Subscription
+
+logger = logging.getLogger("eventstore.subscriptions")
+
+
+class Step(enum.Enum):
+    """What one round did for a subscription."""
+
+    BUSY = "busy"  # delivered a batch; more may be waiting
+    DONE = "done"  # nothing left after the checkpoint (or paused, or stopped)
+    WAITING = "waiting"  # another worker holds the lease, or the database or store failed
+
+
+@dataclass
+class Tally:
+    """What a worker did for one subscription: sent to the progress callback, returned by run()."""
+
+    subscription: str
+    position: int = 0
+    delivered: int = 0
+    parked: int = 0
+    retried: int = 0
+    stopped: bool = False
+    error: str = ""
+
+
+def worker_id() -> str:
+    """Return a name for this worker process: host, pid and a random tag (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Failure(Exception):
+    """A handler failed an event on every attempt."""
+
+    def __init__(self, message: str, attempts: int, first_failed_at: datetime) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.first_failed_at = first_failed_at
+
+
+class Abandoned(Exception):
+    """The worker was told to stop while it waited to try an event again: the event stays undelivered."""
+
+
+class Worker:
+    """Deliver events to subscriptions, one lease at a time per subscription. `run()` until `stop()`."""
+
+    def __init__(
+        self,
+        subscriptions: list[Subscription],
+        *,
+        backend: EventStoreBackend | None = None,
+        owner: str | None = None,
+        lease_seconds: float | None = None,
+        heartbeat_seconds: float | None = None,
+        poll_seconds: float | None = None,
+        on_batch: Callable[[Tally], None] | None = None,
+    ) -> None:
+        self.subscriptions = subscriptions
+        self.backend = backend or store.get_backend()
+        self.owner = owner or worker_id()
+        self.lease_seconds = lease_seconds or conf.get("SUBSCRIPTION_LEASE_SECONDS")
+        self.heartbeat_seconds = heartbeat_seconds or conf.get("SUBSCRIPTION_HEARTBEAT_SECONDS")
+        self.poll_seconds = poll_seconds or conf.get("SUBSCRIPTION_POLL_SECONDS")
+        self.on_batch = on_batch
+        self.tallies = {subscription.name: Tally(subscription.name) for subscription in subscriptions}
+        self._stopping = threading.Event()
+        self._held: dict[str, float] = {}  # subscription name -> monotonic time of the last renewal
+
+    def stop(self) -> None:
+        """Ask the worker to finish the event in hand, save its checkpoints and return (safe from a signal)."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def run(self, *, until_caught_up: bool = False) -> dict[str, Tally]:
+        """Deliver until stopped (or, with `until_caught_up`, until nothing is left); release the leases."""
+        try:
+            while not self.stopping:
+                _close_old_connections()
+                steps = [self.step(subscription) for subscription in self.subscriptions if not self.stopping]
+                if until_caught_up and steps and all(step is Step.DONE for step in steps):
+                    break
+                if Step.BUSY not in steps:
+                    self._stopping.wait(self.poll_seconds)
+        finally:
+            for name in list(self._held):
+                self._release(name)
+        return self.tallies
+
+    # One round for one subscription
+
+    def step(self, subscription: Subscription) -> Step:
+        """Deliver the retries asked for and one batch to `subscription`, if this worker gets its lease."""
+        name = subscription.name
+        try:
+            row = state.ensure_state(subscription, self.backend)
+            if row.paused or row.status == SubscriptionState.STOPPED:
+                self._release(name)
+                self.tallies[name].stopped = row.status == SubscriptionState.STOPPED
+                return Step.DONE
+            held = state.acquire(name, self.owner, self.lease_seconds)
+            if held is None:
+                self._held.pop(name, None)
+                return Step.DONE if row.position >= self.backend.last_position() else Step.WAITING
+            if name not in self._held:
+                logger.info(
+                    "Worker %s took the lease of subscription %s at position %d.", self.owner, name, held.position
+                )
+            self._held[name] = time.monotonic()
+            retried = self._retry_parked(subscription)
+            delivered = self._deliver_batch(subscription, held.position)
+        except LeaseLost:
+            logger.warning("Worker %s lost the lease of subscription %s; another worker goes on.", self.owner, name)
+            self._held.pop(name, None)
+            return Step.WAITING
+        except (DatabaseError, EventStoreError) as exc:
+            # The database or the store is unavailable: nothing moved past what was saved; try again next round.
+            logger.error("Subscription %s: %s: %s; trying again.", name, type(exc).__name__, first_line(exc))
+            return Step.WAITING
+        return Step.BUSY if retried or delivered else Step.DONE
+
+    def _deliver_batch(self, subscription: Subscription, position: int) -> bool:
+        """Deliver the batch after `position`; save the checkpoint after it. Return whether it held any event."""
+        name, tally = subscription.name, self.tallies[subscription.name]
+        tally.position = position
+        batch = list(
+            islice(self.backend.read_all(position, batch_size=subscription.batch_size), subscription.batch_size)
+        )
+        if not batch:
+            return False
+        saved, last = position, None
+        for event in batch:
+            if self.stopping:
+                break
+            self._heartbeat(name)
+            if subscription.wants(event.name):
+                try:
+                    self._deliver(subscription, event)
+                except Abandoned:
+                    break
+                except Failure as failure:
+                    if subscription.on_failure == "stop":
+                        state.stop(name, self.owner, position, str(failure))
+                        logger.error("%s; subscription %s is stopped until it is resumed.", failure, name)
+                        tally.position, tally.stopped, tally.error = position, True, str(failure)
+                        return True
+                    with transaction.atomic(using=DEFAULT_DB_ALIAS):
+                        parking.park(
+                            name,
+                            event,
+                            error=str(failure),
+                            attempts=failure.attempts,
+                            first_failed_at=failure.first_failed_at,
+                        )
+                        state.save_position(name, self.owner, event.position, event.recorded_at)
+                    logger.error("%s; the event is parked and subscription %s goes on.", failure, name)
+                    saved, tally.parked, tally.error = event.position, tally.parked + 1, str(failure)
+                else:
+                    tally.delivered += 1
+                    if subscription.transactional:
+                        saved = event.position
+            position, last = event.position, event
+        if last is not None and position != saved:
+            state.save_position(name, self.owner, position, last.recorded_at)
+        tally.position = position
+        if self.on_batch is not None:
+            self.on_batch(tally)
+        return True
+
+    def _retry_parked(self, subscription: Subscription) -> int:
+        """Deliver again the parked events a person asked to retry; return how many were tried."""
+        due = parking.due_for_retry(subscription.name, subscription.batch_size)
+        for parked in due:
+            if self.stopping:
+                break
+            self._heartbeat(subscription.name)
+            event = next(iter(self.backend.read_all(parked.position - 1, batch_size=1)), None)
+            if event is None or event.position != parked.position:
+                parking.failed_again(parked, error=f"No event at position {parked.position} in the store.", attempts=0)
+                continue
+            try:
+                self._deliver(subscription, event, parked=parked)
+            except Abandoned:
+                break
+            except Failure as failure:
+                parking.failed_again(parked, error=str(failure), attempts=failure.attempts)
+                logger.error("%s; the event is parked again.", failure)
+            else:
+                self.tallies[subscription.name].retried += 1
+                logger.info(
+                    "Subscription %s: the parked event at position %d was delivered.",
+                    subscription.name,
+                    parked.position,
+                )
+        return len(due)
+
+    def _deliver(
+        self,
+        subscription: Subscription,
+        event: StoredEvent,
+        *,
+        parked: ParkedEvent | None = None,
+    ) -> None:
+        """Hand one event to the handler, trying again with backoff; raise Failure after the last attempt.
+
+        A transactional subscription's handler runs in the transaction that moves the checkpoint (or marks
+        the parked event delivered), conditioned on the lease: a worker that lost it commits nothing.
+        """
+        first_failed_at: datetime | None = None
+        for attempt in range(1, subscription.attempts + 1):
+            try:
+                delivery = _delivery(subscription, event, attempt)
+                if subscription.transactional:
+                    with transaction.atomic(using=DEFAULT_DB_ALIAS):
+                        subscription.handler(delivery)
+                        self._after_delivery(subscription, event, parked)
+                else:
+                    subscription.handler(delivery)
+                    if parked is not None:
+                        self._after_delivery(subscription, event, parked)
+                return
+            except LeaseLost:
+                raise
+            except Exception as exc:
+                first_failed_at = first_failed_at or timezone.now()
+                message = (
+                    f"Subscription {subscription.name} failed at position {event.position}: stream "
+                    f"{event.aggregate_uuid} version {event.version} event {event.name} (attempt {attempt} of "
+                    f"{subscription.attempts}): {type(exc).__name__}: {first_line(exc)}"
+                )
+                state.record_error(subscription.name, message)
+                if attempt == subscription.attempts:
+                    raise Failure(message, attempt, first_failed_at) from exc
+                logger.warning("%s; trying again in %.1fs.", message, subscription.delay(attempt))
+                if not self._wait(subscription.name, subscription.delay(attempt)):
+                    raise Abandoned from exc
+        raise AssertionError("unreachable")
+
+    def _after_delivery(self, subscription: Subscription, event: StoredEvent, parked: ParkedEvent | None) -> None:
+        if parked is not None:
+            state.renew(subscription.name, self.owner, self.lease_seconds)  # raises LeaseLost: rolls back
+            parking.delivered(parked)
+        else:
+            state.save_position(subscription.name, self.owner, event.position, event.recorded_at)
+
+    # Leases
+
+    def _heartbeat(self, name: str) -> None:
+        """Renew the lease when a heartbeat is due; raise LeaseLost when another worker has it."""
+        if time.monotonic() - self._held.get(name, 0.0) >= self.heartbeat_seconds:
+            state.renew(name, self.owner, self.lease_seconds)
+            self._held[name] = time.monotonic()
+
+    def _wait(self, name: str, seconds: float) -> bool:
+        """Wait, renewing the lease on time; return False when told to stop meanwhile."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self._stopping.wait(min(left, self.heartbeat_seconds)):
+                return False
+            self._heartbeat(name)
+        return not self.stopping
+
+    def _release(self, name: str) -> None:
+        if self._held.pop(name, None) is not None:
+            try:
+                state.release(name, self.owner)
+            except DatabaseError as exc:  # it expires on its own
+                logger.warning("Subscription %s: the lease was not released: %s", name, first_line(exc))
+
+
+def _close_old_connections() -> None:
+    """Drop connections past their age or broken, as Django does between requests (not inside a transaction)."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
+
+
+def _delivery(subscription: Subscription, event: StoredEvent, attempt: int) -> Delivery:
+    return Delivery(
+        event=events.decode(event.name, event.schema_version, event.data, event.aggregate_uuid, event.version),
+        event_name=event.name,
+        event_uuid=event.event_uuid,
+        aggregate_uuid=event.aggregate_uuid,
+        aggregate_type=event.aggregate_type,
+        version=event.version,
+        position=event.position,
+        metadata=event.metadata,
+        recorded_at=event.recorded_at,
+        subscription=subscription.name,
+        attempt=attempt,
+    )

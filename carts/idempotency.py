@@ -19,6 +19,12 @@ it over at once: the derived event ids make that safe. A claim left by a server 
 mid-request is taken over after claim_timeout(), just as safely.
 
 Failed requests are not stored: retrying them runs them again.
+
+Kept responses expire after key_ttl() (IDEMPOTENCY_KEY_TTL, a day by default): an older one is not
+replayed, and `manage.py purge_idempotency_keys` deletes them. The derived event ids outlive it, though,
+since the seed is the user, the key and the request's fingerprint: the very same request retried after
+expiry still finds its events stored and is answered as a replay, while a new request under a reused
+key derives new ids and runs.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ KEPT_HEADERS = ("ETag", "Location")
 CLAIMED = 0  # status_code of a claim whose request has not answered yet
 INTERRUPTED = 1  # status_code of a claim whose request failed after its events may have landed
 DEFAULT_CLAIM_TIMEOUT = 60  # seconds; settings.IDEMPOTENCY_CLAIM_TIMEOUT overrides it
+DEFAULT_KEY_TTL = 24 * 60 * 60  # seconds; settings.IDEMPOTENCY_KEY_TTL overrides it
 
 View = Callable[..., Response]
 
@@ -95,7 +102,9 @@ def idempotent(view: View) -> View:
             finally:
                 _replayed.reset(token)
 
-        with deterministic_event_ids(f"{request.user.pk}:{key}"):
+        # The fingerprint in the seed: a key reused for another request after its response expired derives
+        # other ids, instead of being taken for a retry of the first.
+        with deterministic_event_ids(f"{request.user.pk}:{key}:{fingerprint}"):
             return protect(run, request, key, fingerprint)
 
     return wrapper
@@ -133,7 +142,9 @@ def in_one_transaction(run: Callable[[], Response], request: Request, key: str, 
     try:
         with transaction.atomic():
             stored = IdempotentResponse.objects.filter(user=request.user, key=key).first()
-            if stored is not None:
+            if stored is not None and expired(stored):
+                stored.delete()
+            elif stored is not None:
                 return replay(stored, fingerprint)
             response = run()
             if 200 <= response.status_code < 300:
@@ -182,6 +193,9 @@ def claim_key(request: Request, key: str, fingerprint: str) -> IdempotentRespons
             stored = IdempotentResponse.objects.filter(user=request.user, key=key).first()
             if stored is None:
                 continue  # released meanwhile: claim it now
+            if expired(stored):
+                IdempotentResponse.objects.filter(pk=stored.pk, created_at=stored.created_at).delete()
+                continue
             if stored.status_code not in (CLAIMED, INTERRUPTED):
                 return replay(stored, fingerprint)
             if stored.fingerprint != fingerprint:
@@ -195,6 +209,16 @@ def claim_key(request: Request, key: str, fingerprint: str) -> IdempotentRespons
 def claim_timeout() -> timedelta:
     """Return how long a claim of a request that never answered (its server died) holds the key."""
     return timedelta(seconds=getattr(settings, "IDEMPOTENCY_CLAIM_TIMEOUT", DEFAULT_CLAIM_TIMEOUT))
+
+
+def key_ttl() -> timedelta:
+    """Return how long a kept response is replayed to the key's retries."""
+    return timedelta(seconds=getattr(settings, "IDEMPOTENCY_KEY_TTL", DEFAULT_KEY_TTL))
+
+
+def expired(stored: IdempotentResponse) -> bool:
+    """Return whether a kept response (or a claim) is past key_ttl(): its key is free again."""
+    return stored.created_at < timezone.now() - key_ttl()
 
 
 def nothing_written(exc: BaseException) -> bool:

@@ -57,6 +57,8 @@ class IdempotentResponse(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="carts_idempotency_user_key")]
+        # purge_idempotency_keys finds the expired ones by age.
+        indexes = [models.Index(fields=["created_at"], name="carts_idempotency_created")]
 
     def __str__(self) -> str:
         return f"{self.key} -> {self.status_code}"

@@ -70,63 +70,80 @@ class StrictSerializer(serializers.Serializer):
 
 
 class OpenCartSerializer(StrictSerializer):
+    """A cart to open; unknown fields are refused (400 invalid, error code unknown_field)."""
+
     uuid = serializers.UUIDField(required=False, help_text="Choose the cart's id; a new one is made if omitted.")
 
 
 class AddItemSerializer(StrictSerializer):
+    """An item and a quantity to add; unknown fields are refused (400 invalid, error code unknown_field)."""
+
     name = ItemNameField(max_length=MAX_NAME_LENGTH)
     quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
 
 
 class ItemSerializer(serializers.Serializer):
     name = serializers.CharField()
-    quantity = serializers.IntegerField()
+    quantity = serializers.IntegerField(min_value=1)
 
 
 class CartSerializer(serializers.Serializer):
     """A cart's state, rebuilt from its events."""
 
     uuid = serializers.UUIDField()
-    version = serializers.IntegerField(help_text="Also sent as the ETag header.")
-    status = serializers.ChoiceField(choices=["open", "closed"])
+    version = serializers.IntegerField(min_value=1, help_text="Also sent as the ETag header.")
+    status = serializers.ChoiceField(choices=CartSummary.STATUSES)
     items = serializers.SerializerMethodField()
     item_count = serializers.SerializerMethodField()
     total_quantity = serializers.SerializerMethodField()
 
-    @extend_schema_field(ItemSerializer(many=True))
+    @extend_schema_field(ItemSerializer(many=True, help_text="Sorted by name."))
     def get_items(self, cart: ShoppingCart) -> list[dict[str, Any]]:
         # Sorted: item order must not depend on how the state was rebuilt (snapshot or events).
         return [{"name": name, "quantity": quantity} for name, quantity in sorted(cart.items.items())]
 
+    @extend_schema_field(serializers.IntegerField(min_value=0, help_text="Distinct items."))
     def get_item_count(self, cart: ShoppingCart) -> int:
         return len(cart.items)
 
+    @extend_schema_field(serializers.IntegerField(min_value=0))
     def get_total_quantity(self, cart: ShoppingCart) -> int:
         return sum(cart.items.values())
 
 
 class CartSummarySerializer(serializers.ModelSerializer):
+    """A line of the cart list, from the CartSummary read model."""
+
     class Meta:
         model = CartSummary
         fields = ["uuid", "status", "item_count", "total_quantity", "version", "opened_at", "updated_at"]
+        # Output only: read-only fields are required in the schema, as every line carries them all.
+        read_only_fields = fields
 
 
 class EventSerializer(serializers.Serializer):
     """One stored event of a cart's history, as recorded."""
 
-    version = serializers.IntegerField()
+    version = serializers.IntegerField(min_value=1)
     name = serializers.CharField()
-    schema_version = serializers.IntegerField()
+    schema_version = serializers.IntegerField(min_value=1)
     data = serializers.DictField()
     metadata = serializers.DictField()
     recorded_at = serializers.DateTimeField()
     event_uuid = serializers.UUIDField()
-    position = serializers.IntegerField(help_text="The event's place in the whole store.")
+    position = serializers.IntegerField(min_value=1, help_text="The event's place in the whole store.")
 
 
 class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Machine-readable error code.")
+    """An error: a machine-readable code and a message for people."""
+
+    code = serializers.CharField(help_text="Machine-readable error code; the response's description lists them.")
     detail = serializers.CharField()
+
+
+def error_code(code: str) -> serializers.ChoiceField:
+    """Return the `code` field of an error body that has one code: what a discriminator on `code` tells apart."""
+    return serializers.ChoiceField(choices=[code], help_text="Machine-readable error code.")
 
 
 class ValidationErrorSerializer(ErrorSerializer):
@@ -145,23 +162,76 @@ class ValidationErrorSerializer(ErrorSerializer):
 
 
 class UnseenEventSerializer(serializers.Serializer):
-    version = serializers.IntegerField()
+    version = serializers.IntegerField(min_value=1)
     name = serializers.CharField()
 
 
 class VersionMismatchSerializer(ErrorSerializer):
-    expected_version = serializers.IntegerField()
-    actual_version = serializers.IntegerField()
-    unseen_events = UnseenEventSerializer(many=True)
+    """If-Match named another version than the cart's; nothing was written."""
+
+    code = error_code("version_mismatch")
+    expected_version = serializers.IntegerField(
+        min_value=0, help_text="The version the client wrote against (0: If-Match named no strong ETag)."
+    )
+    actual_version = serializers.IntegerField(min_value=1)
+    unseen_events = UnseenEventSerializer(many=True, help_text="The events after expected_version, at most 100.")
     unseen_events_truncated = serializers.BooleanField()
 
 
+class ConcurrentModificationSerializer(VersionMismatchSerializer):
+    """Every retry of the write lost a race against other writers; nothing was written. Send it again."""
+
+    code = error_code("concurrent_modification")
+
+
+class KeyInProgressSerializer(ErrorSerializer):
+    """A request with this Idempotency-Key is still running; retry after Retry-After seconds."""
+
+    code = error_code("idempotency_key_in_progress")
+
+
+class CartExistsSerializer(ErrorSerializer):
+    """A cart with this uuid exists already."""
+
+    code = error_code("cart_exists")
+
+
+class TooManyOpenCartsSerializer(ErrorSerializer):
+    """The user has the most open carts allowed; close one to open another."""
+
+    code = error_code("too_many_open_carts")
+    limit = serializers.IntegerField(min_value=1, help_text="The most carts one user may have open at once.")
+
+
+class KeyReusedSerializer(ErrorSerializer):
+    """This Idempotency-Key was first used for another request (method, path or body); nothing was written."""
+
+    code = error_code("idempotency_key_reused")
+
+
+class CartNotFoundSerializer(ErrorSerializer):
+    """No such cart, or a cart of another user: answered alike."""
+
+    code = error_code("cart_not_found")
+
+
+class VersionNotFoundSerializer(ErrorSerializer):
+    """The cart has no such version yet."""
+
+    code = error_code("version_not_found")
+    current_version = serializers.IntegerField(min_value=1)
+
+
 class GoneSerializer(ErrorSerializer):
-    version = serializers.IntegerField(help_text="The version that closed the cart.")
+    """The cart is closed; its history stays readable."""
+
+    code = error_code("cart_closed")
+    version = serializers.IntegerField(min_value=1, help_text="The version that closed the cart.")
+    events = serializers.URLField(help_text="The cart's history (GET).")
 
 
 class PageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
+    count = serializers.IntegerField(min_value=0)
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
 
@@ -171,8 +241,14 @@ class EventPageSerializer(PageSerializer):
 
 
 class TokenRequestSerializer(serializers.Serializer):
+    """A username and password, as JSON."""
+
     username = serializers.CharField()
     password = serializers.CharField()
+
+
+class TokenFormSerializer(TokenRequestSerializer):
+    """A username and password, as a form: its own schema, so that a generated client can tell the two apart."""
 
 
 class TokenSerializer(serializers.Serializer):

@@ -5,7 +5,6 @@ DRF copies its settings into class attributes at import; these classes look them
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from django.conf import settings
@@ -42,26 +41,6 @@ class UserRateThrottle(_CurrentRate, throttling.UserRateThrottle):
 
 class ScopedRateThrottle(_CurrentRate, throttling.ScopedRateThrottle):
     pass
-
-
-def document_retry_after(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
-    """drf-spectacular hook: every operation may answer 429 (every one is throttled), with Retry-After."""
-    operations = [
-        operation
-        for path_item in result.get("paths", {}).values()
-        for operation in path_item.values()
-        if isinstance(operation, dict) and "responses" in operation
-    ]
-    documented = next((op["responses"]["429"] for op in operations if "429" in op["responses"]), None)
-    if documented is None:
-        return result
-    documented.setdefault("headers", {})["Retry-After"] = {
-        "description": "Seconds to wait before the next request.",
-        "schema": {"type": "integer"},
-    }
-    for operation in operations:
-        operation["responses"]["429"] = copy.deepcopy(documented)
-    return result
 
 
 class OptionalBasicScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]

@@ -9,19 +9,13 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseBase
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
-    PolymorphicProxySerializer,
-    extend_schema,
-    extend_schema_view,
-)
+from drf_spectacular.utils import extend_schema
 from rest_framework import status as http_status
 from rest_framework import viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -35,118 +29,38 @@ from eventstore.exceptions import ConcurrencyError
 from .access import owner_id, sees_every_cart, visible_cart, visible_history
 from .domain import ShoppingCart
 from .http import BadRequest, NotFound, etag, if_match, if_none_match
-from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import derived_cart_uuid, idempotent, mark_replayed, opened_by_this_request
+from .limits import check_may_open_cart
 from .models import CartSummary
+from .openapi import MAX_CARTS_PAGE_SIZE, MAX_EVENTS_PAGE_SIZE, cart_operations, token_operation
 from .parsers import SafeJSONParser
 from .repository import carts
 from .serializers import (
     AddItemSerializer,
     CartSerializer,
     CartSummarySerializer,
-    ErrorSerializer,
-    EventPageSerializer,
     EventSerializer,
-    GoneSerializer,
     OpenCartSerializer,
-    TokenRequestSerializer,
-    TokenSerializer,
-    ValidationErrorSerializer,
-    VersionMismatchSerializer,
 )
 from .throttling import AnonRateThrottle, ScopedRateThrottle
 from .writes import current_state, run_command
 
-MAX_EVENTS_PAGE_SIZE = 500
 WHOLE_NUMBER = re.compile(r"^[0-9]{1,12}$")
-
-# OpenAPI descriptions of the headers and error responses shared by the endpoints.
-IF_MATCH = OpenApiParameter(
-    "If-Match",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description='Write only if the cart is at this version (its ETag, e.g. "3"; compared strongly, so a weak W/"3" '
-    "never matches); else 412 and nothing is written. "
-    "Without it, a write that loses a race is retried on fresh state, then answered 409.",
-)
-IDEMPOTENCY_KEY = OpenApiParameter(
-    IDEMPOTENCY_HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="Retrying with the same key returns the first response and appends nothing more "
-    "(409 idempotency_key_in_progress while the first is still running).",
-)
-ETAG = OpenApiParameter(
-    "ETag",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    response=[200, 201],
-    description='The cart\'s version, e.g. "3".',
-)
-REQUEST_ID = OpenApiParameter(
-    "X-Request-ID",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="Correlation id stored in the metadata of the events this request appends; echoed back.",
-)
-# carts.throttling.document_retry_after adds the Retry-After header to every 429 of the schema.
-THROTTLED = OpenApiResponse(
-    ErrorSerializer,
-    description="Too many requests (code throttled); the Retry-After header says how many seconds to wait.",
-)
-ERRORS: dict[int, OpenApiResponse] = {
-    400: OpenApiResponse(ValidationErrorSerializer, description="Invalid input, header or parameter."),
-    401: OpenApiResponse(ErrorSerializer, description="Not authenticated."),
-    403: OpenApiResponse(ErrorSerializer, description="Not allowed (e.g. a session request without CSRF token)."),
-    404: OpenApiResponse(
-        ErrorSerializer,
-        description="No such cart (or version, or page), or a cart of another user: answered alike (cart_not_found).",
-    ),
-    429: THROTTLED,
-}
-WRITE_ERRORS: dict[int, OpenApiResponse] = {
-    **ERRORS,
-    403: OpenApiResponse(
-        ErrorSerializer,
-        description="Not allowed: a session request without CSRF token, or a cart the user may see (with "
-        "carts.view_any_cart) but not change (code cart_read_only); nothing was written.",
-    ),
-    409: OpenApiResponse(
-        PolymorphicProxySerializer(
-            component_name="WriteConflict",
-            serializers=[VersionMismatchSerializer, ErrorSerializer],
-            resource_type_field_name=None,
-        ),
-        description="Lost every retried race (code concurrent_modification, with the versions), or a request with "
-        "this Idempotency-Key is still running (code idempotency_key_in_progress, Retry-After); nothing was written.",
-    ),
-    410: OpenApiResponse(GoneSerializer, description="The cart is closed."),
-    412: OpenApiResponse(VersionMismatchSerializer, description="If-Match does not match; nothing was written."),
-    413: OpenApiResponse(ErrorSerializer, description="Body too large."),
-    415: OpenApiResponse(ErrorSerializer, description="The body is not JSON."),
-    422: OpenApiResponse(
-        ErrorSerializer, description="A cart rule was broken, or an Idempotency-Key reused; `code` says which."
-    ),
-}
 
 
 class CartPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
-    max_page_size = 200
+    max_page_size = MAX_CARTS_PAGE_SIZE
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        # Every page carries all four keys (next and previous are null at the ends), as the events page does.
+        page = super().get_paginated_response_schema(schema)
+        return {**page, "required": ["count", "next", "previous", "results"]}
 
 
-@extend_schema_view(
-    list=extend_schema(
-        summary="List carts, most recently changed first (from the CartSummary read model)",
-        parameters=[
-            OpenApiParameter(
-                "status", OpenApiTypes.STR, enum=["open", "closed"], description="Only carts in this status."
-            )
-        ],
-        responses={200: CartSummarySerializer(many=True), **ERRORS},
-    ),
-)
+# The OpenAPI description of every action (operation ids, parameters, statuses, headers) is in carts.openapi.
+@cart_operations
 class CartViewSet(viewsets.GenericViewSet):
     """Shopping carts, each an event stream.
 
@@ -159,7 +73,8 @@ class CartViewSet(viewsets.GenericViewSet):
     pagination_class = CartPagination
 
     lookup_field = "uuid"
-    # Any text reaches the view, so that a malformed id gets a JSON 404 with a code.
+    # Any text reaches the view, so that a malformed id gets a JSON 404 with a code; the schema says what to
+    # send: a UUID (carts.openapi.CART_ID).
     lookup_value_regex = "[^/]+"
     # Authentication from settings (Token first: an anonymous request's 401 says `WWW-Authenticate: Token`).
     parser_classes = [SafeJSONParser]
@@ -201,25 +116,6 @@ class CartViewSet(viewsets.GenericViewSet):
         page = self.paginate_queryset(summaries)
         return self.get_paginated_response(CartSummarySerializer(page, many=True).data)
 
-    @extend_schema(
-        summary="A cart's state, now or as of a version",
-        parameters=[
-            OpenApiParameter("version", OpenApiTypes.INT, description="Return the state as of this version."),
-            OpenApiParameter(
-                "If-None-Match",
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                description='304 when still at this ETag (compared weakly: W/"3" matches "3").',
-            ),
-            ETAG,
-        ],
-        responses={
-            200: CartSerializer,
-            304: OpenApiResponse(description="Not modified."),
-            **ERRORS,
-            410: OpenApiResponse(GoneSerializer, description="The cart is closed; ?version= still works."),
-        },
-    )
     def retrieve(self, request: Request, uuid: str) -> Response:
         cart_uuid = parse_uuid(uuid)
         version = parse_version(request.query_params.get("version"))
@@ -229,14 +125,6 @@ class CartViewSet(viewsets.GenericViewSet):
             return Response(status=http_status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(cart.version)})
         return cart_response(cart)
 
-    @extend_schema(
-        summary="A cart's history, oldest first (also for closed carts)",
-        parameters=[
-            OpenApiParameter("page", OpenApiTypes.INT),
-            OpenApiParameter("page_size", OpenApiTypes.INT, description=f"At most {MAX_EVENTS_PAGE_SIZE}."),
-        ],
-        responses={200: EventPageSerializer, **ERRORS},
-    )
     @action(detail=True, methods=["get"])
     def events(self, request: Request, uuid: str) -> Response:
         cart_uuid = parse_uuid(uuid)
@@ -266,20 +154,6 @@ class CartViewSet(viewsets.GenericViewSet):
 
     # Writing
 
-    @extend_schema(
-        summary="Open a cart",
-        request=OpenCartSerializer,
-        parameters=[IDEMPOTENCY_KEY, REQUEST_ID, ETAG],
-        responses={
-            201: CartSerializer,
-            **{code: WRITE_ERRORS[code] for code in (400, 401, 403, 413, 415, 422)},
-            409: OpenApiResponse(
-                ErrorSerializer,
-                description="A cart with this uuid exists (code cart_exists), or a request with this Idempotency-Key "
-                "is still running (code idempotency_key_in_progress, Retry-After).",
-            ),
-        },
-    )
     @idempotent
     def create(self, request: Request) -> Response:
         serializer = OpenCartSerializer(data=request.data)
@@ -292,6 +166,7 @@ class CartViewSet(viewsets.GenericViewSet):
             mark_replayed()  # an earlier attempt with this Idempotency-Key opened it
             cart = current_state(cart_uuid)
         else:
+            check_may_open_cart(request.user)  # after the replay branch: a retry of an open still replays
             opened = ShoppingCart.open(cart_uuid, owner=owner_id(request.user))
             try:
                 cart = carts.save(opened)
@@ -301,12 +176,6 @@ class CartViewSet(viewsets.GenericViewSet):
         location = reverse("cart-detail", kwargs={"uuid": cart.uuid}, request=request)
         return cart_response(cart, http_status.HTTP_201_CREATED, Location=location)
 
-    @extend_schema(
-        summary="Add an item",
-        request=AddItemSerializer,
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY, REQUEST_ID, ETAG],
-        responses={200: CartSerializer, **WRITE_ERRORS},
-    )
     @action(detail=True, methods=["post"])
     @idempotent
     def items(self, request: Request, uuid: str) -> Response:
@@ -319,11 +188,6 @@ class CartViewSet(viewsets.GenericViewSet):
         )
         return cart_response(cart)
 
-    @extend_schema(
-        summary="Remove an item",
-        parameters=[IF_MATCH, REQUEST_ID, ETAG],
-        responses={200: CartSerializer, **WRITE_ERRORS},
-    )
     @action(detail=True, methods=["delete"], url_path=r"items/(?P<name>[\s\S]+)", url_name="item")
     def remove_item(self, request: Request, uuid: str, name: str) -> Response:
         cart_uuid = parse_uuid(uuid)
@@ -332,12 +196,6 @@ class CartViewSet(viewsets.GenericViewSet):
         )
         return cart_response(cart)
 
-    @extend_schema(
-        summary="Close the cart (for good)",
-        request=None,
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY, REQUEST_ID, ETAG],
-        responses={200: CartSerializer, **WRITE_ERRORS},
-    )
     @action(detail=True, methods=["post"])
     @idempotent
     def close(self, request: Request, uuid: str) -> Response:
@@ -356,16 +214,15 @@ def api_not_found(request: Request) -> Response:
     raise NotFound(f"No API endpoint at {request.path[:200]!r}.", code="not_found")
 
 
-@extend_schema_view(
-    post=extend_schema(
-        summary="Exchange a username and password for an API token",
-        request=TokenRequestSerializer,
-        responses={200: TokenSerializer, 400: ERRORS[400], 429: THROTTLED},
-    )
-)
+@token_operation
 class TokenView(ObtainAuthToken):
-    """DRF's token endpoint, with the API's JSON parser and documented answers; throttled tighter (scope `token`)."""
+    """DRF's token endpoint, taking JSON (or a form) from anyone; throttled tighter (scope `token`)."""
 
+    # No multipart (DRF's default here): one schema per media type, so that a generated client can tell them apart.
+    parser_classes = [SafeJSONParser, FormParser]
+    # Anonymous by design: it is how a client gets its credentials, and a stale token sent along must not get a 401.
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
     # ObtainAuthToken turns throttling off; here it is the anonymous rate and the tighter `token` scope.
     throttle_classes = [AnonRateThrottle, ScopedRateThrottle]
     throttle_scope = "token"

@@ -149,6 +149,10 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 
 # Seconds a key claimed by a request that never answered (its server died) blocks its retries (carts.idempotency).
 IDEMPOTENCY_CLAIM_TIMEOUT = int(os.environ.get("IDEMPOTENCY_CLAIM_TIMEOUT", "60"))
+# Seconds a kept Idempotency-Key response is replayed; `manage.py purge_idempotency_keys` deletes older ones.
+IDEMPOTENCY_KEY_TTL = int(os.environ.get("IDEMPOTENCY_KEY_TTL", str(24 * 60 * 60)))
+# Most carts one user may have open at once (0: no limit); one more is answered 422 too_many_open_carts.
+CARTS_MAX_OPEN_PER_USER = int(os.environ.get("CARTS_MAX_OPEN_PER_USER", "100"))
 
 # HTTP Basic runs the password hasher on every request (hundreds of ms of CPU, for unknown users too):
 # only with DEBUG or DJANGO_API_BASIC_AUTH=1. Token first, so an anonymous request's 401 says
@@ -198,10 +202,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
-        "carts.throttling.document_retry_after",
-    ],
+    # Enums become components named here: the cart's status, and the `code` of each error body that a
+    # discriminator tells apart (one code each).
+    "ENUM_NAME_OVERRIDES": {
+        "CartStatus": "carts.models.CartSummary.STATUSES",
+        "VersionMismatchCode": ["version_mismatch"],
+        "ConcurrentModificationCode": ["concurrent_modification"],
+        "KeyInProgressCode": ["idempotency_key_in_progress"],
+        "CartExistsCode": ["cart_exists"],
+        "CartNotFoundCode": ["cart_not_found"],
+        "VersionNotFoundCode": ["version_not_found"],
+        "GoneCode": ["cart_closed"],
+    },
 }
 
 if not DEBUG:

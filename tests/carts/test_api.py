@@ -7,6 +7,7 @@ import json
 import uuid
 from datetime import timedelta
 from types import SimpleNamespace
+from urllib.parse import urlencode
 
 import pytest
 from django.test import override_settings
@@ -81,6 +82,22 @@ def test_token_endpoint_hands_out_a_token(backend, user):
 
     assert response.status_code == 200
     assert response.json()["token"] == Token.objects.get(user=user).key
+
+
+def test_token_endpoint_takes_json_or_a_form_from_anyone_and_refuses_multipart(backend, user):
+    credentials = {"username": "ann", "password": "ann-password"}
+    stale = APIClient(headers={"Authorization": "Token not-a-token"})  # a client that still sends an old token
+
+    as_json = stale.post("/api/auth/token/", credentials, format="json")
+    as_form = APIClient().post(
+        "/api/auth/token/", urlencode(credentials), content_type="application/x-www-form-urlencoded"
+    )
+    as_multipart = APIClient().post("/api/auth/token/", credentials, format="multipart")
+
+    assert as_json.status_code == as_form.status_code == 200
+    assert as_json.json() == as_form.json() == {"token": Token.objects.get(user=user).key}
+    assert as_multipart.status_code == 415
+    assert as_multipart.json()["code"] == "unsupported_media_type"
 
 
 # Opening and reading

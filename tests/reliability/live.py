@@ -6,6 +6,7 @@ worker at once, the way an out-of-memory killer or a power cut would.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import http.client
@@ -13,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -53,6 +55,13 @@ def database_url(settings_dict: Mapping[str, Any]) -> str:
     raise ValueError(f"No DATABASE_URL form for the database engine {engine!r}.")
 
 
+def throwaway_dir(prefix: str) -> str:
+    """Return a new temporary directory, removed when the test run ends."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 def production_env(**overrides: str) -> dict[str, str]:
     """Return the environment of a production-like server: DEBUG off, a real random SECRET_KEY."""
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
@@ -68,7 +77,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         DJANGO_THROTTLE_ANON="1000000/min",
         DJANGO_THROTTLE_USER="1000000/min",
         DJANGO_THROTTLE_TOKEN="1000000/min",
-        DJANGO_CACHE_DIR=tempfile.mkdtemp(prefix="live-cache-"),
+        DJANGO_CACHE_DIR=throwaway_dir("live-cache-"),
     )
     env.update(overrides)
     return env

@@ -112,7 +112,8 @@ def test_anonymous_users_reach_nothing_but_the_login_page(stored_cart):
             if path == login and method == "get":
                 assert response.status_code == 200
                 continue
-            if path in logins and response.status_code == 400:
+            # The token endpoint refuses an empty body: 400, or 415 for the test client's default multipart.
+            if path in logins and response.status_code in (400, 415):
                 assert b"token" not in response.content.lower() or b"non_field_errors" in response.content
                 continue
             if response.status_code in (401, 403, 405) or is_login_redirect(response):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -498,3 +499,20 @@ def test_the_command_refuses_an_unknown_subscription(subscribe):
     subscribe()
     with pytest.raises(CommandError, match="Unknown subscription 'nope'; registered: test_sub"):
         call_command("run_subscriptions", "--subscription", "nope", stdout=StringIO())
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_lets_the_event_in_hand_finish_saves_the_checkpoint_and_ends_the_command(subscribe, signum):
+    def handler(delivery: Delivery) -> None:
+        os.kill(os.getpid(), signum)  # arrives while the handler runs
+        record(delivery)
+
+    subscribe(handler=handler, batch_size=10)
+    AccountFactory(deposits=[1, 2])
+    before = signal.getsignal(signum)
+
+    call_command("run_subscriptions", stdout=StringIO())  # without --until-caught-up: only the signal ends it
+
+    assert len(delivered()) == 1 and checkpoint() == positions()[0]
+    assert SubscriptionState.objects.get(name="test_sub").lease_owner == ""
+    assert signal.getsignal(signum) is before

@@ -375,6 +375,20 @@ def test_a_worker_leaves_a_subscription_leased_by_another_alone(subscribe):
     assert delivered() == []
 
 
+def test_until_caught_up_ends_when_another_worker_holding_the_lease_has_caught_up(subscribe):
+    subscription = subscribe()
+    AccountFactory(deposits=[])
+    state.ensure_state(subscription, store.get_backend())
+    state.acquire("test_sub", "other-worker", 30)
+    worker = Worker([subscription], poll_seconds=0.01)
+    assert worker.step(subscription).value == "waiting"  # behind, and not this worker's to deliver
+
+    SubscriptionState.objects.filter(name="test_sub").update(position=store.get_backend().last_position())
+
+    assert worker.run(until_caught_up=True)["test_sub"].delivered == 0
+    assert SubscriptionState.objects.get(name="test_sub").lease_owner == "other-worker"
+
+
 def test_a_paused_subscription_is_left_alone_until_resumed(subscribe):
     subscription = subscribe()
     AccountFactory(deposits=[])

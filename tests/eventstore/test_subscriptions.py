@@ -34,16 +34,7 @@ SubscriptionFactory = Callable[..., Subscription]
 
 def record(delivery: Delivery) -> None:
     """A handler that writes what it received to the Delivered table."""
-    Delivered.objects.create(
-        subscription=delivery.subscription,
-        position=delivery.position,
-        aggregate_uuid=delivery.aggregate_uuid,
-        version=delivery.version,
-        event_name=delivery.event_name,
-        attempt=delivery.attempt,
-        worker=os.getpid(),
-        delivered_at=timezone.now(),
-    )
+    Delivered.record(delivery)
 
 
 @pytest.fixture

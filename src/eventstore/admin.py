@@ -17,8 +17,9 @@ from django.utils.safestring import SafeString
 
 from .events import registry
 from .history import pretty_json
-from .models import EventRecord, Snapshot, Stream
+from .models import EventRecord, ParkedEvent, Snapshot, Stream
 from .stream_admin import StreamAdmin, stream_url
+from .subscription_admin import ParkedEventAdmin
 
 
 class ImmutableAdmin(admin.ModelAdmin):
@@ -182,3 +183,4 @@ class SnapshotAdmin(ImmutableAdmin):
 
 
 admin.site.register(Stream, StreamAdmin)
+admin.site.register(ParkedEvent, ParkedEventAdmin)

@@ -1,4 +1,4 @@
-"""Tables of the Django backend: events, stream heads and snapshots."""
+"""Tables of the Django backend (events, stream heads, snapshots), of checkpoints and of subscriptions."""
 
 from django.db import models
 

@@ -104,7 +104,11 @@ def resume(name: str) -> bool:
 
 @dataclass(frozen=True)
 class Lag:
-    """How far a subscription is behind the head of the store."""
+    """How far a subscription is behind the head of the store.
+
+    `events` counts the positions between the checkpoint and the head: exact where positions are dense
+    (DynamoDB), an upper bound where a rolled-back append left a gap (a database sequence).
+    """
 
     events: int
     seconds: float

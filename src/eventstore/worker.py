@@ -136,17 +136,18 @@ class Worker:
                 self._release(name)
                 self.tallies[name].stopped = row.status == SubscriptionState.STOPPED
                 return Step.DONE
-            held = state.acquire(name, self.owner, self.lease_seconds)
-            if held is None:
-                self._held.pop(name, None)
-                return Step.DONE if row.position >= self.backend.last_position() else Step.WAITING
-            if name not in self._held:
-                logger.info(
-                    "Worker %s took the lease of subscription %s at position %d.", self.owner, name, held.position
-                )
-            self._held[name] = time.monotonic()
+            if not (name in self._held and row.lease_owner == self.owner and not self._heartbeat_due(name)):
+                # Not ours yet, or due for renewal (otherwise the round writes nothing while there is nothing to do).
+                held = state.acquire(name, self.owner, self.lease_seconds)
+                if held is None:
+                    self._held.pop(name, None)
+                    return Step.DONE if row.position >= self.backend.last_position() else Step.WAITING
+                if name not in self._held:
+                    logger.info("Worker %s took the lease of %s at position %d.", self.owner, name, held.position)
+                self._held[name] = time.monotonic()
+                row = held
             retried = self._retry_parked(subscription)
-            delivered = self._deliver_batch(subscription, held.position)
+            delivered = self._deliver_batch(subscription, row.position)
         except LeaseLost:
             logger.warning("Worker %s lost the lease of subscription %s; another worker goes on.", self.owner, name)
             self._held.pop(name, None)
@@ -283,9 +284,12 @@ class Worker:
 
     # Leases
 
+    def _heartbeat_due(self, name: str) -> bool:
+        return time.monotonic() - self._held.get(name, 0.0) >= self.heartbeat_seconds
+
     def _heartbeat(self, name: str) -> None:
         """Renew the lease when a heartbeat is due; raise LeaseLost when another worker has it."""
-        if time.monotonic() - self._held.get(name, 0.0) >= self.heartbeat_seconds:
+        if self._heartbeat_due(name):
             state.renew(name, self.owner, self.lease_seconds)
             self._held[name] = time.monotonic()
 

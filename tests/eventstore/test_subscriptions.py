@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -33,16 +34,7 @@ SubscriptionFactory = Callable[..., Subscription]
 
 def record(delivery: Delivery) -> None:
     """A handler that writes what it received to the Delivered table."""
-    Delivered.objects.create(
-        subscription=delivery.subscription,
-        position=delivery.position,
-        aggregate_uuid=delivery.aggregate_uuid,
-        version=delivery.version,
-        event_name=delivery.event_name,
-        attempt=delivery.attempt,
-        worker=os.getpid(),
-        delivered_at=timezone.now(),
-    )
+    Delivered.record(delivery)
 
 
 @pytest.fixture
@@ -374,6 +366,20 @@ def test_a_worker_leaves_a_subscription_leased_by_another_alone(subscribe):
     assert delivered() == []
 
 
+def test_until_caught_up_ends_when_another_worker_holding_the_lease_has_caught_up(subscribe):
+    subscription = subscribe()
+    AccountFactory(deposits=[])
+    state.ensure_state(subscription, store.get_backend())
+    state.acquire("test_sub", "other-worker", 30)
+    worker = Worker([subscription], poll_seconds=0.01)
+    assert worker.step(subscription).value == "waiting"  # behind, and not this worker's to deliver
+
+    SubscriptionState.objects.filter(name="test_sub").update(position=store.get_backend().last_position())
+
+    assert worker.run(until_caught_up=True)["test_sub"].delivered == 0
+    assert SubscriptionState.objects.get(name="test_sub").lease_owner == "other-worker"
+
+
 def test_a_paused_subscription_is_left_alone_until_resumed(subscribe):
     subscription = subscribe()
     AccountFactory(deposits=[])
@@ -498,3 +504,20 @@ def test_the_command_refuses_an_unknown_subscription(subscribe):
     subscribe()
     with pytest.raises(CommandError, match="Unknown subscription 'nope'; registered: test_sub"):
         call_command("run_subscriptions", "--subscription", "nope", stdout=StringIO())
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_lets_the_event_in_hand_finish_saves_the_checkpoint_and_ends_the_command(subscribe, signum):
+    def handler(delivery: Delivery) -> None:
+        os.kill(os.getpid(), signum)  # arrives while the handler runs
+        record(delivery)
+
+    subscribe(handler=handler, batch_size=10)
+    AccountFactory(deposits=[1, 2])
+    before = signal.getsignal(signum)
+
+    call_command("run_subscriptions", stdout=StringIO())  # without --until-caught-up: only the signal ends it
+
+    assert len(delivered()) == 1 and checkpoint() == positions()[0]
+    assert SubscriptionState.objects.get(name="test_sub").lease_owner == ""
+    assert signal.getsignal(signum) is before

@@ -1,6 +1,13 @@
-"""The read model of the test domain: one AccountSummary row per account, kept by the account_summary projection."""
+"""The test domain's read model (AccountSummary, kept by the account_summary projection) and Delivered rows."""
+
+from __future__ import annotations
+
+import os
 
 from django.db import models
+from django.utils import timezone
+
+from eventstore.subscriptions import Delivery
 
 
 class AccountSummary(models.Model):
@@ -43,3 +50,17 @@ class Delivered(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscription}: {self.event_name} at {self.position} (worker {self.worker})"
+
+    @classmethod
+    def record(cls, delivery: Delivery) -> Delivered:
+        """Record a delivery to a test subscription, by this process."""
+        return cls.objects.create(
+            subscription=delivery.subscription,
+            position=delivery.position,
+            aggregate_uuid=delivery.aggregate_uuid,
+            version=delivery.version,
+            event_name=delivery.event_name,
+            attempt=delivery.attempt,
+            worker=os.getpid(),
+            delivered_at=timezone.now(),
+        )

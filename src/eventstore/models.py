@@ -105,6 +105,14 @@ class Checkpoint(models.Model):
         return f"{self.name} @ {self.position} ({self.status})"
 
 
+class ProjectionCheckpoint(Checkpoint):
+    """A projection as the admin lists it: its checkpoint, status and error."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "projection"
+
+
 class SubscriptionState(models.Model):
     """Where a subscription has got (its checkpoint), whether it may run, and which worker holds its lease.
 

@@ -32,10 +32,14 @@ from .backends.base import EventStoreBackend, StoredEvent
 from .events import registry as events
 from .exceptions import EventStoreError, LeaseLost
 from .models import ParkedEvent, SubscriptionState
+from .repair import ProjectionRepair
 from .store import first_line
 from .subscriptions import Delivery, Subscription
 
 logger = logging.getLogger("eventstore.subscriptions")
+
+#: Longest a worker keeps delivering batches to one subscription before its next round of bookkeeping.
+ROUND_SECONDS = 1.0
 
 
 class Step(enum.Enum):
@@ -90,6 +94,7 @@ class Worker:
         heartbeat_seconds: float | None = None,
         poll_seconds: float | None = None,
         on_batch: Callable[[Tally], None] | None = None,
+        repair: ProjectionRepair | None = None,
     ) -> None:
         self.subscriptions = subscriptions
         self.backend = backend or store.get_backend()
@@ -98,6 +103,8 @@ class Worker:
         self.heartbeat_seconds = heartbeat_seconds or conf.get("SUBSCRIPTION_HEARTBEAT_SECONDS")
         self.poll_seconds = poll_seconds or conf.get("SUBSCRIPTION_POLL_SECONDS")
         self.on_batch = on_batch
+        #: Catches up stopped projections between rounds (the command gives every worker one).
+        self.repair = repair
         self.tallies = {subscription.name: Tally(subscription.name) for subscription in subscriptions}
         self._stopping = threading.Event()
         self._held: dict[str, float] = {}  # subscription name -> monotonic time of the last renewal
@@ -116,6 +123,7 @@ class Worker:
             while not self.stopping:
                 _close_old_connections()
                 steps = [self.step(subscription) for subscription in self.subscriptions if not self.stopping]
+                self._repair_projections()
                 if until_caught_up and steps and all(step is Step.DONE for step in steps):
                     break
                 if Step.BUSY not in steps:
@@ -124,6 +132,14 @@ class Worker:
             for name in list(self._held):
                 self._release(name)
         return self.tallies
+
+    def _repair_projections(self) -> None:
+        if self.repair is None or self.stopping:
+            return
+        try:
+            self.repair.run_due()
+        except (DatabaseError, EventStoreError) as exc:
+            logger.error("Repairing projections: %s: %s; trying again.", type(exc).__name__, first_line(exc))
 
     # One round for one subscription
 
@@ -147,7 +163,7 @@ class Worker:
                 self._held[name] = time.monotonic()
                 row = held
             retried = self._retry_parked(subscription)
-            delivered = self._deliver_batch(subscription, row.position)
+            delivered = self._deliver_batches(subscription, row.position)
         except LeaseLost:
             logger.warning("Worker %s lost the lease of subscription %s; another worker goes on.", self.owner, name)
             self._held.pop(name, None)
@@ -157,6 +173,24 @@ class Worker:
             logger.error("Subscription %s: %s: %s; trying again.", name, type(exc).__name__, first_line(exc))
             return Step.WAITING
         return Step.BUSY if retried or delivered else Step.DONE
+
+    def _deliver_batches(self, subscription: Subscription, position: int) -> bool:
+        """Deliver batch after batch for up to ROUND_SECONDS; return whether any held an event.
+
+        Catching up, a round's bookkeeping (reading the subscription's row, its retries due, the lease) is
+        paid once per round rather than once per batch; each batch still saves its checkpoint. The
+        bound keeps a pause, a retry asked for in the admin, and the worker's other subscriptions
+        waiting no longer than that.
+        """
+        tally = self.tallies[subscription.name]
+        deadline = time.monotonic() + ROUND_SECONDS
+        delivered = False
+        while self._deliver_batch(subscription, position):
+            delivered = True
+            if tally.stopped or self.stopping or time.monotonic() >= deadline or tally.position == position:
+                break
+            position = tally.position
+        return delivered
 
     def _deliver_batch(self, subscription: Subscription, position: int) -> bool:
         """Deliver the batch after `position`; save the checkpoint after it. Return whether it held any event."""

@@ -502,7 +502,7 @@ def test_the_command_delivers_until_caught_up_and_reports_progress_and_lag(subsc
 
 def test_the_command_refuses_an_unknown_subscription(subscribe):
     subscribe()
-    with pytest.raises(CommandError, match="Unknown subscription 'nope'; registered: test_sub"):
+    with pytest.raises(CommandError, match=r"Unknown subscription 'nope'; registered: (.*, )?test_sub"):
         call_command("run_subscriptions", "--subscription", "nope", stdout=StringIO())
 
 

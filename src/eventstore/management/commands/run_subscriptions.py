@@ -14,6 +14,7 @@ from django.core.management.base import CommandError
 from eventstore import store
 from eventstore import subscription_state as state
 from eventstore.exceptions import UnknownSubscription
+from eventstore.repair import ProjectionRepair
 from eventstore.subscriptions import Subscription, registry
 from eventstore.worker import Tally, Worker
 
@@ -44,7 +45,9 @@ class Command(EventStoreCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         subscriptions = self.selected(options["subscription"])
-        worker = Worker(subscriptions, on_batch=self.show_progress if self.verbosity >= 2 else None)
+        worker = Worker(
+            subscriptions, on_batch=self.show_progress if self.verbosity >= 2 else None, repair=ProjectionRepair()
+        )
         self.say(self.STARTED.format(owner=worker.owner, names=", ".join(s.name for s in subscriptions)), 2)
         with stop_on_signals(worker):
             tallies = worker.run(until_caught_up=options["until_caught_up"])

@@ -59,7 +59,12 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             errors.append(checks.Error(f'EVENTSTORE["{key}"] must be a positive integer, not {value!r}.', id=E005))
-    seconds = ("SUBSCRIPTION_LEASE_SECONDS", "SUBSCRIPTION_HEARTBEAT_SECONDS", "SUBSCRIPTION_POLL_SECONDS")
+    seconds = (
+        "SUBSCRIPTION_LEASE_SECONDS",
+        "SUBSCRIPTION_HEARTBEAT_SECONDS",
+        "SUBSCRIPTION_POLL_SECONDS",
+        "PROJECTION_REPAIR_SECONDS",
+    )
     for key in seconds:
         value = config[key]
         if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:

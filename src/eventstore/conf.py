@@ -45,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "SUBSCRIPTION_HEARTBEAT_SECONDS": 10,
     # How long a worker waits before reading again once its subscriptions have caught up.
     "SUBSCRIPTION_POLL_SECONDS": 1.0,
+    # How long a worker waits before its first try at catching up a stopped projection (doubling after each
+    # failed try, up to ten minutes): long enough for a passing cause (a database restart) to pass.
+    "PROJECTION_REPAIR_SECONDS": 5.0,
 }
 
 

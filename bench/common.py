@@ -41,6 +41,7 @@ class Sizes:
     # W10: events a new subscription catches up over, and runs (each with a subscription of its own)
     catchup_events: int = 20_000
     catchup_repeat: int = 3
+    catchup_batch_sizes: tuple[int | None, ...] = (None, 1000)  # None: Subscription's default
     # W11: appends/s and seconds of the steady write load; the worker's poll intervals (None: the setting's)
     delay_rate: float = 50
     delay_seconds: float = 10

@@ -25,6 +25,7 @@ from typing import Any
 
 from carts.domain import ShoppingCart
 from eventstore import store
+from eventstore.events import registry as decoded
 from eventstore.models import SubscriptionState
 from eventstore.subscriptions import Delivery, Subscription
 from eventstore.worker import Worker
@@ -53,34 +54,49 @@ def write_events(count: int, per_save: int = 100) -> None:
 @dataclass
 class CatchUp:
     events: int
-    seconds: list[float] = field(default_factory=list)
+    #: batch_size (None: Subscription's default) -> seconds of each run, and events each run delivered
+    seconds: dict[int | None, list[float]] = field(default_factory=dict)
+    delivered: dict[int | None, list[int]] = field(default_factory=dict)
     baseline_seconds: list[float] = field(default_factory=list)
-    delivered: list[int] = field(default_factory=list)
     baseline_read: list[int] = field(default_factory=list)
+    decode_seconds: list[float] = field(default_factory=list)
 
 
-def catch_up(events: int, repeat: int, batch_size: int | None = None) -> CatchUp:
-    """Time `repeat` new no-op subscriptions catching up over `events` new events, and as many
-    `read_all` loops over them, taking turns."""
+def catch_up(events: int, repeat: int, batch_sizes: tuple[int | None, ...] = (None,)) -> CatchUp:
+    """Time new no-op subscriptions (`repeat` of each batch size) catching up over `events` new events,
+    and as many `read_all` loops over them, taking turns; and, for information, read_all plus decoding
+    each event as the worker does."""
     backend = store.get_backend()
-    options: dict[str, Any] = {} if batch_size is None else {"batch_size": batch_size}
     tag = uuid.uuid4().hex[:8]
-    subscriptions = [Subscription(f"bench_catchup_{tag}_{n}", noop, start="now", **options) for n in range(repeat)]
+    subscriptions = {
+        size: [
+            Subscription(
+                f"bench_catchup_{tag}_{size}_{n}", noop, start="now", **({} if size is None else {"batch_size": size})
+            )
+            for n in range(repeat)
+        ]
+        for size in batch_sizes
+    }
     # Each checkpoint starts at the head (start="now"): the first run creates it and delivers nothing.
-    for subscription in subscriptions:
+    for subscription in (s for runs in subscriptions.values() for s in runs):
         Worker([subscription]).run(until_caught_up=True)
     start_position = backend.last_position()
     write_events(events)
-    result = CatchUp(events)
-    for subscription in subscriptions:
+    result = CatchUp(events, {size: [] for size in batch_sizes}, {size: [] for size in batch_sizes})
+    for run in range(repeat):
         started = time.perf_counter()
         read = sum(1 for _ in backend.read_all(start_position))
         result.baseline_seconds.append(time.perf_counter() - started)
         result.baseline_read.append(read)
+        for size, runs in subscriptions.items():
+            started = time.perf_counter()
+            tallies = Worker([runs[run]]).run(until_caught_up=True)
+            result.seconds[size].append(time.perf_counter() - started)
+            result.delivered[size].append(tallies[runs[run].name].delivered)
         started = time.perf_counter()
-        tallies = Worker([subscription]).run(until_caught_up=True)
-        result.seconds.append(time.perf_counter() - started)
-        result.delivered.append(tallies[subscription.name].delivered)
+        for event in backend.read_all(start_position):
+            decoded.decode(event.name, event.schema_version, event.data, event.aggregate_uuid, event.version)
+        result.decode_seconds.append(time.perf_counter() - started)
     return result
 
 

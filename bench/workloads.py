@@ -631,38 +631,45 @@ class Bench:
     # W10, W11: subscriptions (bench/subscriptions.py)
 
     def w10_subscription_catch_up(self) -> None:
-        """A worker catching a new no-op subscription up over N events, against `backend.read_all` over them."""
+        """A worker catching a new no-op subscription up over N events, against `backend.read_all` over them:
+        with the default batch_size, and with a larger one."""
         from eventstore.subscriptions import Subscription
 
         from . import subscriptions
 
         s = self.sizes
-        result = subscriptions.catch_up(s.catchup_events, s.catchup_repeat)
-        seconds, baseline = statistics.median(result.seconds), statistics.median(result.baseline_seconds)
-        every_event = all(n == s.catchup_events for n in result.delivered + result.baseline_read)
-        progress(
-            f"{self.vendor} W10 catch-up {s.catchup_events / seconds:,.0f} events/s, "
-            f"read_all {s.catchup_events / baseline:,.0f} events/s"
-        )
-        self.row(
-            f"W10 subscription catch-up {s.catchup_events:,}",
-            s.catchup_events / seconds,
-            "events/s",
-            s.catchup_events / baseline,
-            "backend.read_all",
-            "higher",
-            0.8,
-            extra={
-                "events": s.catchup_events,
-                "runs": s.catchup_repeat,
-                "batch_size": Subscription("x", subscriptions.noop).batch_size,
-                "read_all_batch_size": 1000,
-                "seconds": [round(t, 3) for t in result.seconds],
-                "baseline_seconds": [round(t, 3) for t in result.baseline_seconds],
-                "delivered": result.delivered,
-            },
-            conditions={"every_event_delivered": every_event},
-        )
+        result = subscriptions.catch_up(s.catchup_events, s.catchup_repeat, s.catchup_batch_sizes)
+        baseline = statistics.median(result.baseline_seconds)
+        decode = statistics.median(result.decode_seconds)
+        for size, times in result.seconds.items():
+            seconds = statistics.median(times)
+            batch_size = size or Subscription("x", subscriptions.noop).batch_size
+            every_event = all(n == s.catchup_events for n in result.delivered[size] + result.baseline_read)
+            progress(
+                f"{self.vendor} W10 catch-up (batch_size {batch_size}) {s.catchup_events / seconds:,.0f} events/s, "
+                f"read_all {s.catchup_events / baseline:,.0f} events/s"
+            )
+            self.row(
+                f"W10 subscription catch-up {s.catchup_events:,}" + (f" (batch_size {size})" if size else ""),
+                s.catchup_events / seconds,
+                "events/s",
+                s.catchup_events / baseline,
+                "backend.read_all",
+                "higher",
+                0.8,
+                extra={
+                    "events": s.catchup_events,
+                    "runs": s.catchup_repeat,
+                    "batch_size": batch_size,
+                    "default_batch_size": size is None,
+                    "read_all_batch_size": 1000,
+                    "read_all_and_decode_events_per_s": round(s.catchup_events / decode),
+                    "seconds": [round(t, 3) for t in times],
+                    "baseline_seconds": [round(t, 3) for t in result.baseline_seconds],
+                    "delivered": result.delivered[size],
+                },
+                conditions={"every_event_delivered": every_event},
+            )
 
     def w11_commit_to_handler(self) -> None:
         """Delay from an append's return to its delivery by `run_subscriptions` (a subprocess) under a

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from eventstore.worker import Worker
 
 from . import environment, ours
 from .common import progress
+from .roundtrips import count_statements
 
 
 def noop(delivery: Delivery) -> None:
@@ -60,6 +62,8 @@ class CatchUp:
     baseline_seconds: list[float] = field(default_factory=list)
     baseline_read: list[int] = field(default_factory=list)
     decode_seconds: list[float] = field(default_factory=list)
+    #: batch_size -> statements (and DynamoDB calls) one whole catch-up sent, by leading words
+    statements: dict[int | None, dict[str, int]] = field(default_factory=dict)
 
 
 def catch_up(events: int, repeat: int, batch_sizes: tuple[int | None, ...] = (None,)) -> CatchUp:
@@ -73,7 +77,7 @@ def catch_up(events: int, repeat: int, batch_sizes: tuple[int | None, ...] = (No
             Subscription(
                 f"bench_catchup_{tag}_{size}_{n}", noop, start="now", **({} if size is None else {"batch_size": size})
             )
-            for n in range(repeat)
+            for n in range(repeat + 1)  # the last one's run is counted, not timed
         ]
         for size in batch_sizes
     }
@@ -98,6 +102,9 @@ def catch_up(events: int, repeat: int, batch_sizes: tuple[int | None, ...] = (No
         for event in backend.read_all(start_position):
             decoded.decode(event.name, event.schema_version, event.data, event.aggregate_uuid, event.version)
         result.decode_seconds.append(time.perf_counter() - started)
+    for size, runs in subscriptions.items():
+        counted = count_statements(lambda subscription=runs[-1]: Worker([subscription]).run(until_caught_up=True))
+        result.statements[size] = dict(Counter(counted["statements"]))
     return result
 
 

@@ -667,6 +667,8 @@ class Bench:
                     "seconds": [round(t, 3) for t in times],
                     "baseline_seconds": [round(t, 3) for t in result.baseline_seconds],
                     "delivered": result.delivered[size],
+                    "batches": -(-s.catchup_events // batch_size),
+                    "statements_per_catch_up": result.statements[size],
                 },
                 conditions={"every_event_delivered": every_event},
             )

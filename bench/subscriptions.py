@@ -13,6 +13,7 @@ time it received the event; both on this machine's clock, joined on (stream, ver
 
 from __future__ import annotations
 
+import math
 import signal
 import statistics
 import subprocess
@@ -123,11 +124,13 @@ class Delay:
     exit_code: int | None
     worker_log: str
 
-    def percentile(self, values: list[float], q: float) -> float:
+    @staticmethod
+    def percentile(values: list[float], q: float) -> float:
+        """Return the nearest-rank percentile: the smallest value at least q% of the values do not exceed."""
         ordered = sorted(values)
         if not ordered:
             return float("nan")
-        return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+        return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -534,7 +534,11 @@ class Bench:
         """Add-item requests/s through gunicorn, against a plain DRF update of one row on the same server."""
         s = self.sizes
         token = web.api_token()
-        cart_paths = [f"/api/carts/{carts.save(ours.ShoppingCart.open()).uuid}/items/" for _ in range(s.http_carts)]
+        # Carts are their owner's: the API answers 404 to anyone else (carts/access.py).
+        owner = web.token_owner(token)
+        cart_paths = [
+            f"/api/carts/{carts.save(ours.ShoppingCart.open(owner=owner)).uuid}/items/" for _ in range(s.http_carts)
+        ]
         crud_paths = [f"/bench/summaries/{u}/items/" for u in web.new_summaries(s.http_carts)]
         sides = {"api": cart_paths, "crud": crud_paths}
         phases: dict[str, list[web.Phase]] = {name: [] for name in sides}

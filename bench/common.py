@@ -38,6 +38,14 @@ class Sizes:
     http_repeat: int = 3
     # W8: the admin stream page
     admin_gets: int = 15
+    # W10: events a new subscription catches up over, and runs (each with a subscription of its own)
+    catchup_events: int = 20_000
+    catchup_repeat: int = 3
+    catchup_batch_sizes: tuple[int | None, ...] = (None, 1000)  # None: Subscription's default
+    # W11: appends/s and seconds of the steady write load; the worker's poll intervals (None: the setting's)
+    delay_rate: float = 50
+    delay_seconds: float = 10
+    delay_polls: tuple[float | None, ...] = (None, 0.1)
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -54,6 +62,9 @@ class Sizes:
             http_requests=100,
             http_repeat=1,
             admin_gets=7,
+            catchup_events=5_000,
+            catchup_repeat=2,
+            delay_seconds=4,
         )
 
     @classmethod
@@ -86,6 +97,10 @@ class Sizes:
                 http_requests=20,
                 http_repeat=1,
                 admin_gets=3,
+                catchup_events=1_000,
+                catchup_repeat=2,
+                delay_rate=20,
+                delay_seconds=4,
             )
         return cls(
             carts=50,
@@ -101,6 +116,8 @@ class Sizes:
             http_requests=60,
             http_repeat=2,
             admin_gets=7,
+            catchup_events=5_000,
+            delay_rate=25,
         )
 
 

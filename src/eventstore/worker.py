@@ -6,7 +6,8 @@ handler. The checkpoint moves only after the handler has returned: at the end of
 each event inside the handler's transaction for a `transactional` subscription. A handler that raises
 is retried with exponential backoff; after its last attempt the event is parked (and the rest go on)
 or the subscription stops at it. `stop()` (SIGTERM, SIGINT) lets the event in hand finish, saves the
-checkpoint and releases the leases. Only one batch is ever held in memory.
+checkpoint and releases the leases. Only one page of the store (READ_PAGE events, or a batch if larger) is
+ever held in memory.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ logger = logging.getLogger("eventstore.subscriptions")
 
 #: Longest a worker keeps delivering batches to one subscription before its next round of bookkeeping.
 ROUND_SECONDS = 1.0
+#: Fewest events a worker reads from the store per query (a subscription's batch_size may ask for more).
+READ_PAGE = 1000
 
 
 class Step(enum.Enum):
@@ -178,31 +181,32 @@ class Worker:
         """Deliver batch after batch for up to ROUND_SECONDS; return whether any held an event.
 
         Catching up, a round's bookkeeping (reading the subscription's row, its retries due, the lease) is
-        paid once per round rather than once per batch; each batch still saves its checkpoint. The
-        bound keeps a pause, a retry asked for in the admin, and the worker's other subscriptions
+        paid once per round rather than once per batch, and the store is read in pages of READ_PAGE
+        events at least; each batch still saves its checkpoint, so a crash redelivers one batch at most.
+        The bound keeps a pause, a retry asked for in the admin, and the worker's other subscriptions
         waiting no longer than that.
         """
         tally = self.tallies[subscription.name]
+        tally.position = position
         deadline = time.monotonic() + ROUND_SECONDS
+        events = self.backend.read_all(position, batch_size=max(subscription.batch_size, READ_PAGE))
         delivered = False
-        while self._deliver_batch(subscription, position):
+        while batch := list(islice(events, subscription.batch_size)):
             delivered = True
-            if tally.stopped or self.stopping or time.monotonic() >= deadline or tally.position == position:
+            # A batch cut short (stopping, a retry abandoned, the subscription stopped) ends the round: the
+            # next one reads again from the checkpoint, never from further down this page.
+            if not self._deliver_batch(subscription, position, batch) or tally.stopped:
+                break
+            if self.stopping or time.monotonic() >= deadline:
                 break
             position = tally.position
         return delivered
 
-    def _deliver_batch(self, subscription: Subscription, position: int) -> bool:
-        """Deliver the batch after `position`; save the checkpoint after it. Return whether it held any event."""
+    def _deliver_batch(self, subscription: Subscription, position: int, batch: list[StoredEvent]) -> bool:
+        """Deliver a batch read after `position`; save the checkpoint after it. Return whether all of it was."""
         name, tally = subscription.name, self.tallies[subscription.name]
-        tally.position = position
-        batch = list(
-            islice(self.backend.read_all(position, batch_size=subscription.batch_size), subscription.batch_size)
-        )
-        if not batch:
-            return False
-        saved, last = position, None
-        for event in batch:
+        saved, last, completed = position, None, False
+        for index, event in enumerate(batch):
             if self.stopping:
                 break
             self._heartbeat(name)
@@ -216,7 +220,7 @@ class Worker:
                         state.stop(name, self.owner, position, str(failure))
                         logger.error("%s; subscription %s is stopped until it is resumed.", failure, name)
                         tally.position, tally.stopped, tally.error = position, True, str(failure)
-                        return True
+                        return False
                     with transaction.atomic(using=DEFAULT_DB_ALIAS):
                         parking.park(
                             name,
@@ -233,12 +237,13 @@ class Worker:
                     if subscription.transactional:
                         saved = event.position
             position, last = event.position, event
+            completed = index == len(batch) - 1
         if last is not None and position != saved:
             state.save_position(name, self.owner, position, last.recorded_at)
         tally.position = position
         if self.on_batch is not None:
             self.on_batch(tally)
-        return True
+        return completed
 
     def _retry_parked(self, subscription: Subscription) -> int:
         """Deliver again the parked events a person asked to retry; return how many were tried."""

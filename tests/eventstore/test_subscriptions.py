@@ -547,3 +547,9 @@ def test_a_signal_lets_the_event_in_hand_finish_saves_the_checkpoint_and_ends_th
     assert len(delivered()) == 1 and checkpoint() == positions()[0]
     assert SubscriptionState.objects.get(name="test_sub").lease_owner == ""
     assert signal.getsignal(signum) is before
+
+
+def test_the_command_says_so_when_no_subscription_is_registered(backend):
+    assert registry.names() == []
+    with pytest.raises(CommandError, match="No subscriptions are registered"):
+        call_command("run_subscriptions", "--until-caught-up", stdout=StringIO())

@@ -1,16 +1,19 @@
 """A subscription worker in a process of its own: `python -m tests.eventstore.subscription_worker JSON`.
 
 JSON: {"lease": seconds, "batch_size": n, "pace": seconds each event takes, "block_at": position,
-"args": [run_subscriptions arguments]}. It registers two subscriptions recording each delivery in
+"stall_at": position, "args": [run_subscriptions arguments]}. It registers two subscriptions recording each delivery in
 testapp's Delivered table with this process's pid: "plain" (at least once: the row commits at once) and
 "effectively_once" (transactional: the row commits with the checkpoint). The plain handler, having
-recorded the event at `block_at`, hangs there (for a SIGKILL to find it in the middle of a batch).
+recorded the event at `block_at`, hangs there (for a SIGKILL to find it in the middle of a batch); at
+`stall_at`, before recording it, it stops its own process (SIGSTOP: a frozen VM, a long pause) until the
+test sends SIGCONT.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 
@@ -36,6 +39,8 @@ def main() -> None:
 
     def recorder(name: str):
         def handle(delivery: eventstore.Delivery) -> None:
+            if name == "plain" and delivery.position == task.get("stall_at"):
+                os.kill(os.getpid(), signal.SIGSTOP)  # outside any transaction: other workers can write meanwhile
             Delivered.record(delivery)
             time.sleep(task.get("pace", 0))
             if name == "plain" and delivery.position == task.get("block_at"):

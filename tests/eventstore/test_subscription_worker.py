@@ -1,4 +1,5 @@
-"""run_subscriptions as real processes: live delivery in order, SIGTERM, SIGKILL mid-batch, two workers, one lease.
+"""run_subscriptions as real processes: live delivery in order, SIGTERM, SIGKILL mid-batch, two workers, one lease,
+and a worker frozen past its lease (SIGSTOP) waking up.
 
 Each worker is `python -m tests.eventstore.subscription_worker` on the test database and the configured
 event store (so these run on every backend); the tests wait for conditions in the database, never for time.
@@ -56,6 +57,10 @@ class WorkerProcess:
         """Return whether this process holds the subscription's lease."""
         owner = SubscriptionState.objects.filter(name=name).values_list("lease_owner", flat=True).first() or ""
         return f":{self.pid}:" in owner
+
+    def stopped(self) -> bool:
+        """Return whether the process is stopped (SIGSTOP): state T in /proc."""
+        return Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
 
     def kill(self) -> None:
         self.process.kill()
@@ -199,3 +204,31 @@ def test_two_workers_deliver_a_subscription_one_at_a_time_and_the_second_takes_o
         assert [position for position, _ in delivered] == positions  # each once, in order, across the takeover
         assert {pid for _, pid in delivered[:30]} == {first.pid} and {pid for _, pid in delivered[30:]} == {second.pid}
     assert_taken_over_after_expiry(second, expires)
+
+
+def test_a_worker_stalled_past_its_lease_neither_moves_the_checkpoint_nor_delivers_more_once_it_wakes(workers):
+    for _ in range(10):
+        AccountFactory(deposits=[1, 2, 3])
+    positions = all_positions()
+    stall_at = positions[14]  # the plain subscription's second batch of 10, half done
+    first = workers.start(batch_size=10, stall_at=stall_at)
+    wait_for(first.stopped, DEADLINE, "the first worker never stalled")
+    saved = checkpoint("plain")
+    before_stall = [position for position, pid in deliveries("plain") if pid == first.pid]
+
+    second = workers.start(batch_size=10)  # takes over once the stalled worker's leases have expired
+    for name in ("plain", "effectively_once"):
+        wait_for(lambda name=name: checkpoint(name) == positions[-1], DEADLINE, f"{name}: no takeover")
+    first.process.send_signal(signal.SIGCONT)  # wakes in its handler, holding the event at stall_at
+    wait_for(lambda: (stall_at, first.pid) in deliveries("plain"), DEADLINE, "the first worker never woke")
+    assert first.terminate() == 0, first.log()
+    assert second.terminate() == 0, second.log()
+
+    assert checkpoint("plain") == checkpoint("effectively_once") == positions[-1]  # not moved back by the first
+    plain = deliveries("plain")
+    twice = sorted(position for position, count in Counter(p for p, _ in plain).items() if count > 1)
+    assert saved == positions[9] and before_stall == positions[:14]
+    # Twice: the batch in flight, as after a crash, and the event in hand when it froze (what a lease cannot stop).
+    assert twice == positions[10:15]
+    assert max(position for position, pid in plain if pid == first.pid) == stall_at  # nothing after it woke
+    assert sorted(position for position, _ in deliveries("effectively_once")) == positions

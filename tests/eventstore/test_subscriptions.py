@@ -13,6 +13,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import DatabaseError
 from django.test import override_settings
 from django.utils import timezone
 
@@ -21,7 +22,7 @@ from eventstore import parking, store
 from eventstore import subscription_state as state
 from eventstore.backends.base import StoredEvent
 from eventstore.checks import check_registries, check_settings
-from eventstore.exceptions import LeaseLost, UnknownSubscription
+from eventstore.exceptions import BackendUnavailable, LeaseLost, UnknownSubscription
 from eventstore.models import ParkedEvent, SubscriptionState
 from eventstore.subscriptions import Delivery, Subscription, registry
 from eventstore.worker import READ_PAGE, Worker
@@ -330,6 +331,31 @@ def test_a_transactional_handler_commits_nothing_once_another_worker_took_the_le
     assert delivered() == [] and checkpoint() == 0
 
 
+def test_a_store_or_database_failure_is_logged_and_the_worker_goes_on_from_the_checkpoint(subscribe, caplog):
+    subscription = subscribe()
+    AccountFactory(deposits=[1])
+    backend = store.get_backend()
+    original, failures = backend.read_all, [BackendUnavailable("store down"), DatabaseError("db down\nrow values")]
+
+    def read_all(after_position: int = 0, *, batch_size: int = 1000):
+        if failures:
+            raise failures.pop(0)
+        return original(after_position, batch_size=batch_size)
+
+    backend.read_all = read_all  # type: ignore[method-assign]
+    try:
+        worker = Worker([subscription], poll_seconds=0.01)
+        assert [worker.step(subscription).value for _ in range(2)] == ["waiting", "waiting"]
+        worker.run(until_caught_up=True)
+    finally:
+        del backend.read_all
+
+    assert [name for _, name, _ in delivered()] == ["AccountOpened", "MoneyDeposited"]
+    messages = [record.getMessage() for record in caplog.records if record.name == "eventstore.subscriptions"]
+    assert "Subscription test_sub: BackendUnavailable: store down; trying again." in messages
+    assert "Subscription test_sub: DatabaseError: db down; trying again." in messages
+
+
 # Leases
 
 
@@ -522,3 +548,9 @@ def test_a_signal_lets_the_event_in_hand_finish_saves_the_checkpoint_and_ends_th
     assert len(delivered()) == 1 and checkpoint() == positions()[0]
     assert SubscriptionState.objects.get(name="test_sub").lease_owner == ""
     assert signal.getsignal(signum) is before
+
+
+def test_the_command_says_so_when_no_subscription_is_registered(backend, monkeypatch):
+    monkeypatch.setattr(registry, "_subscriptions", {})  # the project's apps register some (the demo's receipts)
+    with pytest.raises(CommandError, match="No subscriptions are registered"):
+        call_command("run_subscriptions", "--until-caught-up", stdout=StringIO())

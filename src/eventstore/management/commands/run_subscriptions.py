@@ -13,7 +13,6 @@ from django.core.management.base import CommandError
 
 from eventstore import store
 from eventstore import subscription_state as state
-from eventstore.exceptions import UnknownSubscription
 from eventstore.repair import ProjectionRepair
 from eventstore.subscriptions import Subscription, registry
 from eventstore.worker import Tally, Worker
@@ -44,7 +43,7 @@ class Command(EventStoreCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        subscriptions = self.selected(options["subscription"])
+        subscriptions: list[Subscription] = self.select(registry, options["subscription"], self.NO_SUBSCRIPTIONS)
         worker = Worker(
             subscriptions, on_batch=self.show_progress if self.verbosity >= 2 else None, repair=ProjectionRepair()
         )
@@ -65,17 +64,6 @@ class Command(EventStoreCommand):
         stopped = [tally.subscription for tally in tallies.values() if tally.stopped]
         if options["until_caught_up"] and stopped:
             raise CommandError(self.STOPPED.format(names=", ".join(stopped)))
-
-    def selected(self, names: list[str] | None) -> list[Subscription]:
-        try:
-            if names:
-                return [registry.get(name) for name in dict.fromkeys(names)]
-        except UnknownSubscription as exc:
-            raise CommandError(str(exc)) from None
-        chosen = registry.all()
-        if not chosen:
-            raise CommandError(self.NO_SUBSCRIPTIONS)
-        return chosen
 
     def show_progress(self, tally: Tally) -> None:
         lag = state.lag(tally.position, store.get_backend())

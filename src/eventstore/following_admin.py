@@ -41,6 +41,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_display = ("name", "state", "worker", "heartbeat", "checkpoint", "behind", "parked", "short_error")
     list_display_links = None
     ordering = ("name",)
+    search_fields = ("=name",)  # a name as a whole
     actions = ("pause", "resume")
     show_facets = admin.ShowFacets.NEVER
 
@@ -121,6 +122,7 @@ class ProjectionAdmin(admin.ModelAdmin):
     list_display = ("name", "status", "checkpoint", "behind", "short_error", "updated_at")
     list_display_links = None
     ordering = ("name",)
+    search_fields = ("=name",)  # a name as a whole
     show_facets = admin.ShowFacets.NEVER
 
     def has_add_permission(self, request: HttpRequest) -> bool:

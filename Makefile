@@ -6,7 +6,7 @@ run:  ## set up, migrate, load demo data, create the demo admin and serve on 127
 test:  ## set up and run lint plus the whole suite on every database this machine offers
 	bin/test
 
-bench:  ## set up, then benchmark W1-W9 on SQLite and PostgreSQL, and on DynamoDB when AWS_ENDPOINT_URL_DYNAMODB is set, against the raw driver and eventsourcing (about 17 minutes, 25 with DynamoDB Local)
+bench:  ## set up, then benchmark W1-W11 on SQLite and PostgreSQL, and on DynamoDB when AWS_ENDPOINT_URL_DYNAMODB is set, against the raw driver and eventsourcing (about 18 minutes, 26 with DynamoDB Local)
 	bin/setup dev && .venv/bin/pip install --quiet -r requirements-bench.txt && .venv/bin/python -m bench $(BENCH_ARGS)
 
 lint:

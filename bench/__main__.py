@@ -2,7 +2,7 @@
 
 The databases: SQLite and PostgreSQL, and DynamoDB when AWS_ENDPOINT_URL_DYNAMODB is set.
 
-    python -m bench                 # the sizes, every database (about 15 minutes with W7, W8, W9)
+    python -m bench                 # the sizes, every database (about 18 minutes with W7-W11)
     AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000 python -m bench --backends dynamodb
     python -m bench --quick         # smaller sizes, for a first look
     python -m bench --backends sqlite --only W1,W3

@@ -43,6 +43,14 @@ class Sizes:
     scale_writers: tuple[int, ...] = (1, 2, 4, 8, 16)
     scale_seconds: float = 6.0
     scale_latency_ms: float = 10.0
+    # W10: events a new subscription catches up over, and runs (each with a subscription of its own)
+    catchup_events: int = 20_000
+    catchup_repeat: int = 3
+    catchup_batch_sizes: tuple[int | None, ...] = (None, 1000)  # None: Subscription's default
+    # W11: appends/s and seconds of the steady write load; the worker's poll intervals (None: the setting's)
+    delay_rate: float = 50
+    delay_seconds: float = 10
+    delay_polls: tuple[float | None, ...] = (None, 0.1)
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -60,6 +68,9 @@ class Sizes:
             http_repeat=1,
             admin_gets=7,
             scale_seconds=2.0,
+            catchup_events=5_000,
+            catchup_repeat=2,
+            delay_seconds=4,
         )
 
     @classmethod
@@ -93,6 +104,10 @@ class Sizes:
                 http_repeat=1,
                 admin_gets=3,
                 scale_seconds=2.0,
+                catchup_events=1_000,
+                catchup_repeat=2,
+                delay_rate=20,
+                delay_seconds=4,
             )
         return cls(
             carts=50,
@@ -108,6 +123,8 @@ class Sizes:
             http_requests=60,
             http_repeat=2,
             admin_gets=7,
+            catchup_events=5_000,
+            delay_rate=25,
         )
 
 

@@ -2,6 +2,7 @@
 
 python -m bench.profile --backend postgresql W1      # prints the profile and the statements
 python -m bench.profile --backend sqlite W1 --read-model   # with the inline cart read model, as the API runs
+python -m bench.profile --backend postgresql W10    # a worker catching a no-op subscription up over 20,000 events
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from . import environment
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
     parser.add_argument("--backend", required=True, choices=environment.BACKENDS)
-    parser.add_argument("workload", choices=["W1", "W2", "W3", "W4", "W6"])
+    parser.add_argument("workload", choices=["W1", "W2", "W3", "W4", "W6", "W10"])
     parser.add_argument("--html", help="also write the profile as HTML to this file")
     parser.add_argument(
         "--read-model",
@@ -50,6 +51,20 @@ def main(argv: list[str] | None = None) -> int:
     elif args.workload == "W4":
         stream = ours.write_stream(10_000, snapshot_at=9_990)
         operation, run = (lambda: ours.load(stream)), (lambda: [ours.load(stream) for _ in range(500)])
+    elif args.workload == "W10":
+        import uuid
+
+        from eventstore.subscriptions import Subscription
+        from eventstore.worker import Worker
+
+        from .subscriptions import noop, write_events
+
+        write_events(20_000)
+
+        def catch_up() -> object:  # a new subscription each time, from the beginning, default batch_size
+            return Worker([Subscription(f"profile_{uuid.uuid4().hex[:8]}", noop)]).run(until_caught_up=True)
+
+        operation = run = catch_up
     else:
         ours.write_stream(50_000)
         operation = run = lambda: consume(ours.read_all())

@@ -55,6 +55,15 @@ def api_token(username: str = "bench") -> str:
     return Token.objects.get_or_create(user=user)[0].key
 
 
+def token_owner(token: str) -> str:
+    """Return the owner id a cart of the token's user records (carts.access.owner_id)."""
+    from rest_framework.authtoken.models import Token
+
+    from carts.access import owner_id
+
+    return owner_id(Token.objects.select_related("user").get(key=token).user)
+
+
 @dataclass
 class Phase:
     """What the clients saw in one timed run of requests."""

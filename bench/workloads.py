@@ -1,4 +1,4 @@
-"""W1-W9 on one database, in one process.
+"""W1-W11 on one database, in one process.
 
 W1-W6: the project, the raw driver and the peer, side by side. W7: the HTTP API under gunicorn against
 a plain DRF endpoint on the same server. W8: the admin page of a long stream. W9: 1 to 16 writers to
@@ -7,6 +7,9 @@ distinct streams (bench/scaleout.py), against 1 writer.
 On DynamoDB the raw side is boto3 on a table of its own (bench/raw.py RawDynamoDB), the peer has no
 DynamoDB persistence (its column stays empty), W5's baseline is boto3's read-then-conditional-put, and
 the sizes are DynamoDB's (bench/common.py Sizes.dynamodb), recorded in each row's extra.
+
+W10, W11: subscriptions (bench/subscriptions.py): a worker's catch-up against `backend.read_all`, and
+the delay from commit to handler of `run_subscriptions` under a steady write load.
 """
 
 from __future__ import annotations
@@ -158,6 +161,12 @@ class Bench:
             if self.wanted(name):
                 progress(f"{self.vendor} {name}")
                 step()
+        # Subscriptions: the events they deliver are written without the inline read model, as in W1-W6.
+        with ours.inline_projections_off():
+            for name, step in [("W10", self.w10_subscription_catch_up), ("W11", self.w11_commit_to_handler)]:
+                if self.wanted(name):
+                    progress(f"{self.vendor} {name}")
+                    step()
         return self.rows
 
     def warm_up(self) -> None:
@@ -526,7 +535,11 @@ class Bench:
         """Add-item requests/s through gunicorn, against a plain DRF update of one row on the same server."""
         s = self.sizes
         token = web.api_token()
-        cart_paths = [f"/api/carts/{carts.save(ours.ShoppingCart.open()).uuid}/items/" for _ in range(s.http_carts)]
+        # Carts are their owner's: the API answers 404 to anyone else (carts/access.py).
+        owner = web.token_owner(token)
+        cart_paths = [
+            f"/api/carts/{carts.save(ours.ShoppingCart.open(owner=owner)).uuid}/items/" for _ in range(s.http_carts)
+        ]
         crud_paths = [f"/bench/summaries/{u}/items/" for u in web.new_summaries(s.http_carts)]
         sides = {"api": cart_paths, "crud": crud_paths}
         phases: dict[str, list[web.Phase]] = {name: [] for name in sides}
@@ -644,6 +657,86 @@ class Bench:
                 extra={**scaleout.row_extra(done, latency), "scale_target": target},
                 conditions=conditions,
             )
+
+    # W10, W11: subscriptions (bench/subscriptions.py)
+
+    def w10_subscription_catch_up(self) -> None:
+        """A worker catching a new no-op subscription up over N events, against `backend.read_all` over them:
+        with the default batch_size, and with a larger one."""
+        from eventstore.subscriptions import Subscription
+
+        from . import subscriptions
+
+        s = self.sizes
+        result = subscriptions.catch_up(s.catchup_events, s.catchup_repeat, s.catchup_batch_sizes)
+        baseline = statistics.median(result.baseline_seconds)
+        decode = statistics.median(result.decode_seconds)
+        for size, times in result.seconds.items():
+            seconds = statistics.median(times)
+            batch_size = size or Subscription("x", subscriptions.noop).batch_size
+            every_event = all(n == s.catchup_events for n in result.delivered[size] + result.baseline_read)
+            progress(
+                f"{self.vendor} W10 catch-up (batch_size {batch_size}) {s.catchup_events / seconds:,.0f} events/s, "
+                f"read_all {s.catchup_events / baseline:,.0f} events/s"
+            )
+            self.row(
+                f"W10 subscription catch-up {s.catchup_events:,}" + (f" (batch_size {size})" if size else ""),
+                s.catchup_events / seconds,
+                "events/s",
+                s.catchup_events / baseline,
+                "backend.read_all",
+                "higher",
+                0.8,
+                extra={
+                    "events": s.catchup_events,
+                    "runs": s.catchup_repeat,
+                    "batch_size": batch_size,
+                    "default_batch_size": size is None,
+                    "read_all_batch_size": 1000,
+                    "read_all_and_decode_events_per_s": round(s.catchup_events / decode),
+                    "seconds": [round(t, 3) for t in times],
+                    "baseline_seconds": [round(t, 3) for t in result.baseline_seconds],
+                    "delivered": result.delivered[size],
+                    "batches": -(-s.catchup_events // batch_size),
+                    "statements_per_catch_up": result.statements[size],
+                },
+                conditions={"every_event_delivered": every_event},
+            )
+
+    def w11_commit_to_handler(self) -> None:
+        """Delay from an append's return to its delivery by `run_subscriptions` (a subprocess) under a
+        steady write load; shown against the worker's poll interval, which bounds it."""
+        from . import subscriptions
+
+        s = self.sizes
+        for poll in s.delay_polls:
+            delay = subscriptions.commit_to_handler(s.delay_rate, s.delay_seconds, poll)
+            summary = delay.summary()
+            all_delivered = delay.delivered == delay.appended
+            progress(
+                f"{self.vendor} W11 poll {delay.poll_seconds:g} s: p50 {summary['p50_ms']} ms, p99 "
+                f"{summary['p99_ms']} ms, max {summary['max_ms']} ms; {delay.delivered} of {delay.appended} delivered"
+            )
+            extra = {
+                **summary,
+                "rate": s.delay_rate,
+                "seconds": s.delay_seconds,
+                "worker": "manage.py run_subscriptions (subprocess, bench/subscriber.py)",
+                "worker_log_tail": "" if all_delivered and delay.exit_code == 0 else delay.worker_log,
+            }
+            conditions = {"all_delivered": all_delivered, "worker_exit_0": delay.exit_code == 0}
+            for quantile in ("p50", "p99"):
+                self.row(
+                    f"W11 commit-to-handler {quantile} (poll {delay.poll_seconds:g} s)",
+                    summary[f"{quantile}_ms"],
+                    "ms",
+                    delay.poll_seconds * 1000,
+                    "poll interval",
+                    "lower",
+                    None,
+                    extra=extra,
+                    conditions=conditions,
+                )
 
     @property
     def raw_name(self) -> str:

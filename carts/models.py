@@ -62,3 +62,23 @@ class IdempotentResponse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} -> {self.status_code}"
+
+
+class Receipt(models.Model):
+    """The receipt of a closed cart, committed with the cart_receipts subscription's checkpoint: one per cart."""
+
+    cart_uuid = models.UUIDField(primary_key=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    email = models.EmailField(blank=True, help_text="Where it was sent; empty when the owner has no address.")
+    item_count = models.PositiveIntegerField()
+    total_quantity = models.PositiveIntegerField()
+    closed_at = models.DateTimeField(help_text="When the cart was closed (its CartClosed event).")
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-sent_at"]
+
+    def __str__(self) -> str:
+        return f"receipt of cart {self.cart_uuid} to {self.email or '(no address)'}"

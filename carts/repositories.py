@@ -6,8 +6,15 @@ rebuild carts with, so its snapshot interval applies there too.
 
 import eventstore
 
+from .domain import CartClosed
 from .projections import CartSummaryProjection
+from .receipts import send_receipt
 from .repository import carts
 
 eventstore.register(carts)
 eventstore.register_projection(CartSummaryProjection(), inline=True)
+# Receipts go out from `manage.py run_subscriptions`, in the transaction that moves the checkpoint. "now":
+# carts closed before the first worker ran (before receipts existed) get none.
+eventstore.register_subscription(
+    "cart_receipts", send_receipt, events=[CartClosed], transactional=True, attempts=5, backoff=2.0, start="now"
+)

@@ -143,6 +143,15 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 
 LOGIN_URL = "admin:login"
 
+# Email: the receipts of closed carts (carts.receipts). Printed to the console unless EMAIL_BACKEND says
+# otherwise: django.core.mail.backends.filebased.EmailBackend writes one file per message to
+# EMAIL_FILE_PATH; django.core.mail.backends.smtp.EmailBackend sends through EMAIL_HOST:EMAIL_PORT.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH") or str(BASE_DIR / "var" / "mail")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "shop@localhost")
+
 # Request size limits: an event store takes small commands, never uploads.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200

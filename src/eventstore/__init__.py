@@ -27,12 +27,14 @@ from .exceptions import (
     EventStoreError,
     UnknownAggregateType,
     UnknownEventError,
+    UnknownSubscription,
     VersionNotFound,
 )
-from .registry import register, register_projection, repositories
+from .registry import register, register_projection, register_subscription, repositories
 from .repository import Repository
 from .signals import events_appended, events_committed
 from .store import get_backend
+from .subscriptions import Delivery, Subscription
 
 if TYPE_CHECKING:
     from .projections import ModelProjection, Projection
@@ -45,6 +47,7 @@ __all__ = [
     "AggregateNotFound",
     "BackendUnavailable",
     "ConcurrencyError",
+    "Delivery",
     "DuplicateEventError",
     "Event",
     "EventDecodeError",
@@ -53,8 +56,10 @@ __all__ = [
     "ModelProjection",
     "Projection",
     "Repository",
+    "Subscription",
     "UnknownAggregateType",
     "UnknownEventError",
+    "UnknownSubscription",
     "VersionNotFound",
     "deterministic_event_ids",
     "event",
@@ -65,6 +70,7 @@ __all__ = [
     "on",
     "register",
     "register_projection",
+    "register_subscription",
     "repositories",
     "upcaster",
 ]

@@ -16,9 +16,11 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from .events import registry
+from .following_admin import ProjectionAdmin, SubscriptionAdmin
 from .history import pretty_json
-from .models import EventRecord, Snapshot, Stream
+from .models import EventRecord, ParkedEvent, ProjectionCheckpoint, Snapshot, Stream, SubscriptionState
 from .stream_admin import StreamAdmin, stream_url
+from .subscription_admin import ParkedEventAdmin
 
 
 class ImmutableAdmin(admin.ModelAdmin):
@@ -182,3 +184,6 @@ class SnapshotAdmin(ImmutableAdmin):
 
 
 admin.site.register(Stream, StreamAdmin)
+admin.site.register(ParkedEvent, ParkedEventAdmin)
+admin.site.register(SubscriptionState, SubscriptionAdmin)
+admin.site.register(ProjectionCheckpoint, ProjectionAdmin)

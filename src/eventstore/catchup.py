@@ -104,7 +104,11 @@ def catch_up(
         batch = list(_take(backend.read_all(position, batch_size=batch_size), batch_size))
         if not batch:
             break
-        failure = _apply_batch(projection, batch)
+        try:
+            failure = _apply_batch(projection, batch, after=position)
+        except CheckpointMoved as moved:
+            position = progress.position = moved.position  # another run applied it: go on from there
+            continue
         if failure is not None:
             return _stopped(projection, progress, failure)
         position = batch[-1].position
@@ -123,11 +127,28 @@ def _take(events: Iterator[StoredEvent], limit: int) -> Iterator[StoredEvent]:
             return
 
 
-def _apply_batch(projection: Projection, batch: list[StoredEvent], *, go_live: bool = False) -> ProjectionFailed | None:
-    """Apply one batch and move the checkpoint past it, in one transaction; return the failure if any."""
+class CheckpointMoved(Exception):
+    """Another run moved the checkpoint since the batch was read: applying it would apply events twice."""
+
+    def __init__(self, position: int) -> None:
+        super().__init__(f"the checkpoint moved to {position}")
+        self.position = position
+
+
+def _apply_batch(
+    projection: Projection, batch: list[StoredEvent], *, after: int, go_live: bool = False
+) -> ProjectionFailed | None:
+    """Apply one batch and move the checkpoint past it, in one transaction; return the failure if any.
+
+    `after` is the checkpoint the batch was read from. Two runs may catch one projection up at once (two
+    workers repairing it, a person resuming it meanwhile): the row lock orders them, and the second finds
+    the checkpoint moved (CheckpointMoved) instead of applying the same events again.
+    """
     with transaction.atomic(using=DEFAULT_DB_ALIAS):
         checkpoint = locked_checkpoint(projection.name)
         assert checkpoint is not None, "catch_up creates the checkpoint first"
+        if checkpoint.position != after:
+            raise CheckpointMoved(checkpoint.position)
         try:
             projection.handle_batch([event for event in batch if event.name in projection.handles])
         except ProjectionFailed as failure:
@@ -160,7 +181,7 @@ def _go_live(projection: Projection, backend: EventStoreBackend, progress: Progr
         assert checkpoint is not None
         remaining = list(backend.read_all(checkpoint.position, batch_size=batch_size))
         if remaining:
-            failure = _apply_batch(projection, remaining, go_live=True)
+            failure = _apply_batch(projection, remaining, after=checkpoint.position, go_live=True)
             if failure is not None:
                 return _stopped(projection, progress, failure)
             progress.events += len(remaining)

@@ -15,6 +15,7 @@ E002 = "eventstore.E002"  # the DynamoDB backend without boto3
 E003 = "eventstore.E003"  # two aggregates under one aggregate type
 E004 = "eventstore.E004"  # two event classes under one event name
 E005 = "eventstore.E005"  # a malformed EVENTSTORE setting
+E006 = "eventstore.E006"  # two subscriptions under one name
 
 
 @checks.register()
@@ -58,14 +59,35 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             errors.append(checks.Error(f'EVENTSTORE["{key}"] must be a positive integer, not {value!r}.', id=E005))
+    seconds = (
+        "SUBSCRIPTION_LEASE_SECONDS",
+        "SUBSCRIPTION_HEARTBEAT_SECONDS",
+        "SUBSCRIPTION_POLL_SECONDS",
+        "PROJECTION_REPAIR_SECONDS",
+    )
+    for key in seconds:
+        value = config[key]
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            errors.append(checks.Error(f'EVENTSTORE["{key}"] must be a positive number, not {value!r}.', id=E005))
+            return errors
+    if config["SUBSCRIPTION_HEARTBEAT_SECONDS"] >= config["SUBSCRIPTION_LEASE_SECONDS"]:
+        errors.append(
+            checks.Error(
+                'EVENTSTORE["SUBSCRIPTION_HEARTBEAT_SECONDS"] must be below "SUBSCRIPTION_LEASE_SECONDS": a worker '
+                "renews its lease every heartbeat and would lose it in between.",
+                hint="A heartbeat of a third of the lease leaves room for two slow renewals.",
+                id=E005,
+            )
+        )
     return errors
 
 
 @checks.register()
 def check_registries(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Check that no two aggregates share an aggregate type and no two events share an event name."""
+    """Check that no two aggregates, events or subscriptions share a name."""
     from .events import registry as events
     from .registry import repositories
+    from .subscriptions import registry as subscriptions
 
     errors: list[checks.CheckMessage] = [
         checks.Error(
@@ -83,8 +105,16 @@ def check_registries(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
         )
         for name, first, second in events.conflicts
     ]
+    errors += [
+        checks.Error(
+            f"Subscription {name!r} is registered twice: by {_path(first)} and by {_path(second)}.",
+            hint="Give one of them another name; a subscription's checkpoint is kept under its name.",
+            id=E006,
+        )
+        for name, first, second in subscriptions.conflicts
+    ]
     return errors
 
 
-def _path(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
+def _path(obj: Any) -> str:
+    return f"{obj.__module__}.{obj.__qualname__}"

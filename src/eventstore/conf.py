@@ -11,6 +11,7 @@
         "SNAPSHOT_EVERY": None,
         "PROJECTION_BATCH_SIZE": 1000,
         "AUTODISCOVER": True,
+        "SUBSCRIPTION_LEASE_SECONDS": 30,
     }
 
 Backends are named by alias, as Django's CACHES and STORAGES are: `default` is the store that
@@ -38,6 +39,15 @@ DEFAULTS: dict[str, Any] = {
     "PROJECTION_BATCH_SIZE": 1000,
     # Import each installed app's `repositories` module at startup, as the admin imports `admin`.
     "AUTODISCOVER": True,
+    # Subscription workers (run_subscriptions): a lease not renewed for this long passes to another worker.
+    "SUBSCRIPTION_LEASE_SECONDS": 30,
+    # How often a worker renews its leases; well below the lease, so a slow query does not lose it.
+    "SUBSCRIPTION_HEARTBEAT_SECONDS": 10,
+    # How long a worker waits before reading again once its subscriptions have caught up.
+    "SUBSCRIPTION_POLL_SECONDS": 1.0,
+    # How long a worker waits before its first try at catching up a stopped projection (doubling after each
+    # failed try, up to ten minutes): long enough for a passing cause (a database restart) to pass.
+    "PROJECTION_REPAIR_SECONDS": 5.0,
 }
 
 

@@ -111,3 +111,21 @@ class UnknownAggregateType(EventStoreError, LookupError):
         self.registered = registered
         known = ", ".join(registered) if registered else "none (register them in your apps' repositories.py)"
         super().__init__(f"Unknown aggregate type {aggregate_type!r}; registered: {known}.")
+
+
+class UnknownSubscription(EventStoreError, LookupError):
+    """No subscription is registered under that name."""
+
+    def __init__(self, name: str, registered: list[str]) -> None:
+        self.name = name
+        self.registered = registered
+        super().__init__(f"Unknown subscription {name!r}; registered: {', '.join(registered) or 'none'}.")
+
+
+class LeaseLost(EventStoreError):
+    """Another worker holds the subscription's lease now; this one must not move its checkpoint."""
+
+    def __init__(self, subscription: str, owner: str) -> None:
+        self.subscription = subscription
+        self.owner = owner
+        super().__init__(f"Worker {owner} no longer holds the lease of subscription {subscription}.")

@@ -114,3 +114,14 @@ def register_projection(projection: Any, *, inline: bool = True) -> Any:
     from .projections import registry as projections  # models: only once the app registry is ready
 
     return projections.register(projection, inline=inline)
+
+
+def register_subscription(name: Any, handler: Any = None, **options: Any) -> Any:
+    """Register a subscription (events delivered by `manage.py run_subscriptions`); see eventstore.subscriptions.
+
+    `register_subscription(Subscription(...))`, `register_subscription("name", handler, **options)`, or as a
+    decorator: `@register_subscription("name", events=[OrderPlaced])`.
+    """
+    from .subscriptions import register_subscription as register_in_registry
+
+    return register_in_registry(name, handler, **options)

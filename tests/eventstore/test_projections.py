@@ -12,10 +12,10 @@ import pytest
 from django.db import transaction
 
 from eventstore import catchup, projections
-from eventstore.backends.base import StoredEvent
 from eventstore.models import Checkpoint
 from eventstore.projections import Projection, ProjectionFailed, UnknownProjection
 from tests.conftest import requires_django_backend
+from tests.eventstore.conftest import RecordingProjection
 from tests.factories import AccountFactory
 from tests.testapp.domain import Account
 from tests.testapp.models import AccountSummary
@@ -29,41 +29,6 @@ RANDOM_EVENTS = 3000 if os.environ.get("EVENTSTORE_BACKEND", "django") == "djang
 
 def summary_projection() -> Projection:
     return projections.registry.get(SUMMARY)
-
-
-class RecordingProjection(Projection):
-    """Remember the (stream, version) of handled events; raise on one chosen event until told not to."""
-
-    name = "test_recording"
-    handles = frozenset({"MoneyDeposited"})
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[uuid.UUID, int]] = []
-        self.fail_on: tuple[uuid.UUID, int] | None = None
-
-    def handle(self, event: StoredEvent) -> None:
-        if (event.aggregate_uuid, event.version) == self.fail_on:
-            raise RuntimeError("boom")
-        self.seen.append((event.aggregate_uuid, event.version))
-
-    def clear(self) -> None:
-        self.seen = []
-
-
-@pytest.fixture
-def recording(backend) -> Iterator[RecordingProjection]:
-    projection = RecordingProjection()
-    projections.registry.register(projection, inline=False)
-    yield projection
-    projections.registry.unregister(projection.name)
-
-
-@pytest.fixture
-def inline_recording(backend) -> Iterator[RecordingProjection]:
-    projection = RecordingProjection()
-    projections.registry.register(projection, inline=True)
-    yield projection
-    projections.registry.unregister(projection.name)
 
 
 CURRENCIES = ["EUR", "USD", "GBP", "CHF", "JPY", "SEK", "NOK", "DKK", "PLN", "CZK"]

@@ -83,6 +83,17 @@ class EventStoreCommand(BaseCommand):
             self.stdout.write(line)
 
     @staticmethod
+    def select(registry: Any, names: list[str] | None, nothing: str) -> list[Any]:
+        """Return the registered items named (each once), or all of them; CommandError for an unknown name or none."""
+        try:
+            chosen = [registry.get(name) for name in dict.fromkeys(names or registry.names())]
+        except LookupError as exc:  # the registries' Unknown… errors name what is registered
+            raise CommandError(str(exc)) from None
+        if not chosen:
+            raise CommandError(nothing)
+        return chosen
+
+    @staticmethod
     def parse_uuid(text: str, what: str = "aggregate") -> UUID:
         try:
             return UUID(text)

@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from eventstore import catchup, projections, store
 from eventstore.backends.base import StoredEvent
 from eventstore.catchup import CatchUpResult, Progress
-from eventstore.projections import Projection, ProjectionFailed, UnknownProjection
+from eventstore.projections import Projection, ProjectionFailed
 
 from ._base import EventStoreCommand
 
@@ -45,23 +45,12 @@ class Command(EventStoreCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        selected = self.selected(options["projection"])
+        selected = self.select(projections.registry, options["projection"], self.NO_PROJECTIONS)
         for projection in selected:
             if options["dry_run"]:
                 self.dry_run(projection, options["batch_size"])
             else:
                 self.run(projection, options["batch_size"], resume=options["resume"])
-
-    def selected(self, names: list[str] | None) -> list[Projection]:
-        try:
-            if names:
-                return [projections.registry.get(name) for name in dict.fromkeys(names)]
-        except UnknownProjection as exc:
-            raise CommandError(str(exc)) from None
-        chosen = [projections.registry.get(name) for name in projections.registry.names()]
-        if not chosen:
-            raise CommandError(self.NO_PROJECTIONS)
-        return chosen
 
     def run(self, projection: Projection, batch_size: int, *, resume: bool) -> None:
         started = time.monotonic()

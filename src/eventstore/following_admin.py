@@ -15,21 +15,34 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import DatabaseError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
 from . import store
 from . import subscription_state as state
+from .exceptions import EventStoreError
 from .models import Checkpoint, ParkedEvent, SubscriptionState
 
+UNKNOWN = "unknown: the event store cannot be reached"
 
-def _lag(position: int) -> state.Lag:
-    return state.lag(position, store.get_backend())
+
+def _lag(position: int) -> state.Lag | None:
+    """Return how far `position` is behind the head, or None when the store cannot be reached.
+
+    The page is most needed when something is wrong: a store out of reach must not take it down.
+    """
+    try:
+        return state.lag(position, store.get_backend())
+    except (EventStoreError, DatabaseError):
+        return None
 
 
 def _behind(position: int) -> str:
     lag = _lag(position)
+    if lag is None:
+        return UNKNOWN
     if lag.events == 0:
         return "caught up"
     return f"{lag.events} event(s), {lag.seconds:.1f} s"
@@ -65,7 +78,8 @@ class SubscriptionAdmin(admin.ModelAdmin):
             return "stopped"
         if not self._leased(obj):
             return "no worker"
-        return "caught up" if _lag(obj.position).events == 0 else "running"
+        lag = _lag(obj.position)
+        return "running" if lag is None or lag.events else "caught up"
 
     @admin.display(description="worker")
     def worker(self, obj: SubscriptionState) -> str | None:

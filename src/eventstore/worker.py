@@ -140,7 +140,7 @@ class Worker:
         if self.repair is None or self.stopping:
             return
         try:
-            self.repair.run_due()
+            self.repair.run_due(stop=lambda: self.stopping)
         except (DatabaseError, EventStoreError) as exc:
             logger.error("Repairing projections: %s: %s; trying again.", type(exc).__name__, first_line(exc))
 
@@ -155,6 +155,7 @@ class Worker:
                 self._release(name)
                 self.tallies[name].stopped = row.status == SubscriptionState.STOPPED
                 return Step.DONE
+            self.tallies[name].stopped = False  # resumed since (from the admin or in code)
             if not (name in self._held and row.lease_owner == self.owner and not self._heartbeat_due(name)):
                 # Not ours yet, or due for renewal (otherwise the round writes nothing while there is nothing to do).
                 held = state.acquire(name, self.owner, self.lease_seconds)

@@ -103,3 +103,18 @@ def test_projections_are_listed_with_status_and_lag(superuser_client, ledger):
     line = row(page, "account_summary")
     assert "live" in line and "caught up" in line
     assert superuser_client.get(PROJECTIONS + "add/").status_code == 403
+
+
+def test_the_pages_still_answer_when_the_event_store_cannot_be_reached(superuser_client, ledger, monkeypatch):
+    from eventstore import subscription_state
+    from eventstore.exceptions import EventStoreError
+
+    def unreachable(position, backend):
+        raise EventStoreError("the store is out of reach")
+
+    monkeypatch.setattr(subscription_state, "lag", unreachable)
+
+    for page in (SUBSCRIPTIONS, PROJECTIONS):
+        response = superuser_client.get(page)
+        assert response.status_code == 200
+        assert "unknown: the event store cannot be reached" in response.content.decode()

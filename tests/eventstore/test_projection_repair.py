@@ -4,10 +4,14 @@ backoff, and two catch-up runs of one projection at once apply no event twice.""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
+
+from django.utils import timezone
 
 from eventstore import catchup
+from eventstore.exceptions import EventStoreError
 from eventstore.models import Checkpoint
-from eventstore.repair import ProjectionRepair
+from eventstore.repair import STALE_REPLAY, ProjectionRepair
 from tests.eventstore.conftest import RecordingProjection
 from tests.factories import AccountFactory
 from tests.testapp.repositories import accounts
@@ -99,3 +103,68 @@ def test_two_catch_up_runs_at_once_apply_each_event_once(backend, recording, mon
     assert len(recording.seen) == 9
     assert [key for key, count in Counter(recording.seen).items() if count > 1] == []
     assert status(recording) == Checkpoint.LIVE
+
+
+def stop_projection(backend, projection: RecordingProjection):
+    account = AccountFactory(deposits=[1])
+    projection.fail_on = (account.uuid, 3)
+    accounts.update(account.uuid, lambda a: a.deposit(2))
+    projection.fail_on = None
+    return account
+
+
+def test_a_store_error_during_a_repair_is_a_failed_try_with_backoff(backend, inline_recording, monkeypatch):
+    stop_projection(backend, inline_recording)
+    clock = Clock(inline_recording)
+    repair = ProjectionRepair(first_delay=5, clock=clock)
+    clock.now += 5
+
+    def unreachable(*args, **kwargs):
+        raise EventStoreError("the store is out of reach")
+
+    monkeypatch.setattr(catchup, "catch_up", unreachable)
+    assert repair.run_due() == []  # no exception reaches the worker
+    monkeypatch.undo()
+    clock.now += 9
+    assert repair.run_due() == []  # backing off: 10 s
+    clock.now += 1
+    [repaired] = repair.run_due()
+
+    assert repaired.failure is None and status(inline_recording) == Checkpoint.LIVE
+
+
+def test_a_catch_up_left_replaying_is_taken_up_once_it_is_stale(backend, inline_recording):
+    account = stop_projection(backend, inline_recording)
+    stale = timezone.now() - STALE_REPLAY - timedelta(seconds=1)
+    Checkpoint.objects.filter(name=inline_recording.name).update(status=Checkpoint.REPLAYING, updated_at=stale)
+    repair = ProjectionRepair(first_delay=0)
+
+    [repaired] = repair.run_due()
+
+    assert repaired.failure is None and status(inline_recording) == Checkpoint.LIVE
+    assert inline_recording.seen == [(account.uuid, 2), (account.uuid, 3)]
+
+
+def test_a_replay_under_way_is_left_alone(backend, inline_recording):
+    stop_projection(backend, inline_recording)
+    Checkpoint.objects.filter(name=inline_recording.name).update(status=Checkpoint.REPLAYING)
+
+    assert ProjectionRepair(first_delay=0).run_due() == []
+    assert status(inline_recording) == Checkpoint.REPLAYING
+
+
+def test_a_stopping_worker_starts_no_repair(backend, inline_recording):
+    stop_projection(backend, inline_recording)
+
+    assert ProjectionRepair(first_delay=0).run_due(stop=lambda: True) == []
+    assert status(inline_recording) == Checkpoint.STOPPED
+
+
+def test_a_worker_told_to_stop_ends_a_repair_after_the_batch_in_hand(backend, inline_recording):
+    account = stop_projection(backend, inline_recording)
+    answers = iter([False])  # not stopping when the repair starts; stopping from its first batch on
+
+    assert ProjectionRepair(first_delay=0).run_due(stop=lambda: next(answers, True)) == []
+
+    assert inline_recording.seen == [(account.uuid, 2), (account.uuid, 3)]  # the batch in hand, committed
+    assert status(inline_recording) == Checkpoint.REPLAYING  # taken up again once stale

@@ -50,3 +50,31 @@ def test_a_round_ends_when_its_time_is_up_and_the_next_sees_a_pause(counted, mon
 
     assert worker.step(subscription) is Step.DONE
     assert len(seen) == 2
+
+
+def test_a_subscription_resumed_after_a_stop_is_delivered_to_at_full_pace(backend, monkeypatch):
+    broken = {"on": True}
+    seen: list[int] = []
+
+    def handler(delivery: Delivery) -> None:
+        if broken["on"]:
+            raise ValueError("not yet")
+        seen.append(delivery.position)
+
+    subscription = eventstore.register_subscription("resumed", handler, batch_size=2, attempts=1, on_failure="stop")
+    try:
+        for _ in range(3):
+            AccountFactory(deposits=[1, 2])
+        monkeypatch.setattr(worker_module, "ROUND_SECONDS", 60.0)
+        worker = Worker([subscription], poll_seconds=0.01)
+        worker.step(subscription)
+        assert worker.tallies["resumed"].stopped
+        broken["on"] = False
+        state.resume("resumed")
+
+        assert worker.step(subscription) is Step.BUSY
+
+        assert not worker.tallies["resumed"].stopped
+        assert len(seen) == 9  # every batch in one round, not one batch a round
+    finally:
+        registry.unregister("resumed")

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import django
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -145,14 +146,28 @@ LOGIN_URL = "admin:login"
 
 # Email: the receipts of closed carts (carts.receipts). Printed to the console unless EMAIL_BACKEND says
 # otherwise: django.core.mail.backends.filebased.EmailBackend writes one file per message to
-# EMAIL_FILE_PATH; django.core.mail.backends.smtp.EmailBackend sends through EMAIL_HOST:EMAIL_PORT.
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH") or str(BASE_DIR / "var" / "mail")
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
-EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
-# Seconds an SMTP call may block: well below the subscription lease (30 s), or a hung mail server would let
+# EMAIL_FILE_PATH; django.core.mail.backends.smtp.EmailBackend sends through EMAIL_HOST:EMAIL_PORT. The SMTP
+# timeout (EMAIL_TIMEOUT) stays well below the subscription lease (30 s), or a hung mail server would let
 # another worker take the receipts over while this one still holds the message.
-EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+_email_backend = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+_email_options: dict[str, object] = {}
+if _email_backend.endswith(".filebased.EmailBackend"):
+    _email_options = {"file_path": os.environ.get("EMAIL_FILE_PATH") or str(BASE_DIR / "var" / "mail")}
+elif _email_backend.endswith(".smtp.EmailBackend"):
+    _email_options = {
+        "host": os.environ.get("EMAIL_HOST", "localhost"),
+        "port": int(os.environ.get("EMAIL_PORT", "25")),
+        "timeout": int(os.environ.get("EMAIL_TIMEOUT", "10")),
+    }
+if django.VERSION >= (6, 1):
+    # Django 6.1 replaces EMAIL_BACKEND and the EMAIL_* settings with MAILERS (the old ones warn).
+    MAILERS = {"default": {"BACKEND": _email_backend, "OPTIONS": _email_options}}
+else:
+    EMAIL_BACKEND = _email_backend
+    EMAIL_FILE_PATH = _email_options.get("file_path")
+    EMAIL_HOST = _email_options.get("host", "localhost")
+    EMAIL_PORT = _email_options.get("port", 25)
+    EMAIL_TIMEOUT = _email_options.get("timeout")
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "shop@localhost")
 
 # Request size limits: an event store takes small commands, never uploads.

@@ -10,39 +10,18 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib import admin
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from .admin_base import ImmutableAdmin
 from .events import registry
 from .following_admin import ProjectionAdmin, SubscriptionAdmin
 from .history import pretty_json
 from .models import EventRecord, ParkedEvent, ProjectionCheckpoint, Snapshot, Stream, SubscriptionState
 from .stream_admin import StreamAdmin, stream_url
 from .subscription_admin import ParkedEventAdmin
-
-
-class ImmutableAdmin(admin.ModelAdmin):
-    """Let staff with the view permission read records; let nobody add, change or delete them.
-
-    Refusing here (rather than hiding buttons) makes the admin answer a crafted POST with 403.
-    """
-
-    # Facet counts would group the whole table by each filter on every page.
-    show_facets = admin.ShowFacets.NEVER
-
-    class Media:
-        css = {"all": ["eventstore/admin/history.css"]}
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
 
 class AggregateTypeFilter(admin.SimpleListFilter):

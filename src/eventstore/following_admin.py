@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from . import store
 from . import subscription_state as state
+from .admin_base import ImmutableAdmin
 from .exceptions import EventStoreError
 from .models import Checkpoint, ParkedEvent, SubscriptionState
 
@@ -48,7 +49,7 @@ def _behind(position: int) -> str:
     return f"{lag.events} event(s), {lag.seconds:.1f} s"
 
 
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(ImmutableAdmin):
     """Every subscription's checkpoint, lease and lag; pause and resume."""
 
     list_display = ("name", "state", "worker", "heartbeat", "checkpoint", "behind", "parked", "short_error")
@@ -56,16 +57,6 @@ class SubscriptionAdmin(admin.ModelAdmin):
     ordering = ("name",)
     search_fields = ("=name",)  # a name as a whole
     actions = ("pause", "resume")
-    show_facets = admin.ShowFacets.NEVER
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_pause_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("eventstore.pause_subscription")
@@ -130,23 +121,13 @@ class SubscriptionAdmin(admin.ModelAdmin):
         return bool(obj.lease_owner) and obj.lease_expires_at is not None and obj.lease_expires_at > timezone.now()
 
 
-class ProjectionAdmin(admin.ModelAdmin):
+class ProjectionAdmin(ImmutableAdmin):
     """Every projection's checkpoint, status and lag: read-only."""
 
     list_display = ("name", "status", "checkpoint", "behind", "short_error", "updated_at")
     list_display_links = None
     ordering = ("name",)
     search_fields = ("=name",)  # a name as a whole
-    show_facets = admin.ShowFacets.NEVER
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="checkpoint", ordering="position")
     def checkpoint(self, obj: Checkpoint) -> int:

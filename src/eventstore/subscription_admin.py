@@ -16,11 +16,12 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from . import parking
+from .admin_base import ImmutableAdmin
 from .models import ParkedEvent
 from .stream_admin import stream_url
 
 
-class ParkedEventAdmin(admin.ModelAdmin):
+class ParkedEventAdmin(ImmutableAdmin):
     """Events subscriptions set aside after their last attempt; retry or skip them."""
 
     list_display = (
@@ -40,7 +41,6 @@ class ParkedEventAdmin(admin.ModelAdmin):
     search_help_text = "Search by stream (aggregate) uuid."
     list_per_page = 50
     ordering = ("subscription", "position")
-    show_facets = admin.ShowFacets.NEVER
     actions = ("retry", "skip")
     fieldsets = (
         ("Event", {"fields": ("subscription", "position", "event_name", "event_uuid", "stream", "aggregate_type")}),
@@ -69,15 +69,6 @@ class ParkedEventAdmin(admin.ModelAdmin):
     RETRIED = "{count} parked event(s) will be delivered again by their subscription's worker."
     SKIPPED = "{count} parked event(s) skipped."
     NOT_PARKED = "{count} selected event(s) were not parked (already retried, delivered or skipped): left as they were."
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_resolve_permission(self, request: HttpRequest) -> bool:
         """Return whether the user may retry or skip parked events."""

@@ -20,11 +20,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import store
+from . import parking, store
 from . import subscription_state as state
 from .admin_base import ImmutableAdmin
 from .exceptions import EventStoreError
-from .models import Checkpoint, ParkedEvent, SubscriptionState
+from .models import Checkpoint, SubscriptionState
 
 UNKNOWN = "unknown: the event store cannot be reached"
 
@@ -40,8 +40,15 @@ def _lag(position: int) -> state.Lag | None:
         return None
 
 
-def _behind(position: int) -> str:
-    lag = _lag(position)
+def _lag_of(obj: SubscriptionState | Checkpoint) -> state.Lag | None:
+    """Return the row's lag, measured once per page drawn (the status and lag columns both need it)."""
+    if not hasattr(obj, "_lag"):
+        obj._lag = _lag(obj.position)  # type: ignore[union-attr]
+    return obj._lag  # type: ignore[union-attr,no-any-return]
+
+
+def _behind(obj: SubscriptionState | Checkpoint) -> str:
+    lag = _lag_of(obj)
     if lag is None:
         return UNKNOWN
     if lag.events == 0:
@@ -69,7 +76,7 @@ class SubscriptionAdmin(ImmutableAdmin):
             return "stopped"
         if not self._leased(obj):
             return "no worker"
-        lag = _lag(obj.position)
+        lag = _lag_of(obj)
         return "running" if lag is None or lag.events else "caught up"
 
     @admin.display(description="worker")
@@ -86,11 +93,11 @@ class SubscriptionAdmin(ImmutableAdmin):
 
     @admin.display(description="behind the head")
     def behind(self, obj: SubscriptionState) -> str:
-        return _behind(obj.position)
+        return _behind(obj)
 
     @admin.display(description="parked")
     def parked(self, obj: SubscriptionState) -> int:
-        return ParkedEvent.objects.filter(subscription=obj.name, status=ParkedEvent.PARKED).count()
+        return parking.parked_count(obj.name)
 
     @admin.display(description="last error")
     def short_error(self, obj: SubscriptionState) -> str:
@@ -135,7 +142,7 @@ class ProjectionAdmin(ImmutableAdmin):
 
     @admin.display(description="behind the head")
     def behind(self, obj: Checkpoint) -> str:
-        return _behind(obj.position)
+        return _behind(obj)
 
     @admin.display(description="error")
     def short_error(self, obj: Checkpoint) -> str:

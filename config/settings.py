@@ -197,6 +197,9 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
         "LOCATION": os.environ.get("DJANGO_CACHE_DIR") or str(BASE_DIR / "var" / "cache"),
+        # One entry per throttled client and scope. At the default 300 Django culls a third of them at
+        # random on the next write, and those clients' rate limits start again from nothing.
+        "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("DJANGO_CACHE_MAX_ENTRIES", "100000"))},
     }
 }
 

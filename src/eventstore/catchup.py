@@ -136,18 +136,19 @@ class CheckpointMoved(Exception):
 
 
 def _apply_batch(
-    projection: Projection, batch: list[StoredEvent], *, after: int, go_live: bool = False
+    projection: Projection, batch: list[StoredEvent], *, after: int | None, go_live: bool = False
 ) -> ProjectionFailed | None:
     """Apply one batch and move the checkpoint past it, in one transaction; return the failure if any.
 
     `after` is the checkpoint the batch was read from. Two runs may catch one projection up at once (two
     workers repairing it, a person resuming it meanwhile): the row lock orders them, and the second finds
-    the checkpoint moved (CheckpointMoved) instead of applying the same events again.
+    the checkpoint moved (CheckpointMoved) instead of applying the same events again. None: the batch was
+    read holding the row lock already (going live), so nothing can have moved it.
     """
     with transaction.atomic(using=DEFAULT_DB_ALIAS):
         checkpoint = locked_checkpoint(projection.name)
         assert checkpoint is not None, "catch_up creates the checkpoint first"
-        if checkpoint.position != after:
+        if after is not None and checkpoint.position != after:
             raise CheckpointMoved(checkpoint.position)
         try:
             projection.handle_batch([event for event in batch if event.name in projection.handles])
@@ -181,7 +182,7 @@ def _go_live(projection: Projection, backend: EventStoreBackend, progress: Progr
         assert checkpoint is not None
         remaining = list(backend.read_all(checkpoint.position, batch_size=batch_size))
         if remaining:
-            failure = _apply_batch(projection, remaining, after=checkpoint.position, go_live=True)
+            failure = _apply_batch(projection, remaining, after=None, go_live=True)
             if failure is not None:
                 return _stopped(projection, progress, failure)
             progress.events += len(remaining)

@@ -117,7 +117,12 @@ _EVENTSTORE_BACKENDS = {
     "django": {"BACKEND": "eventstore.backends.django.DjangoBackend", "OPTIONS": {}},
     "dynamodb": {
         "BACKEND": "eventstore.backends.dynamodb.DynamoDBBackend",
-        "OPTIONS": {"TABLE_PREFIX": os.environ.get("EVENTSTORE_DYNAMODB_TABLE_PREFIX", "eventstore_")},
+        "OPTIONS": {
+            "TABLE_PREFIX": os.environ.get("EVENTSTORE_DYNAMODB_TABLE_PREFIX", "eventstore_"),
+            # "indexer": appends share no item and `index_events` assigns the global order after them (read
+            # models follow it asynchronously); "append": each append assigns its own positions, one at a time.
+            "GLOBAL_ORDER": os.environ.get("EVENTSTORE_DYNAMODB_GLOBAL_ORDER", "indexer"),
+        },
     },
 }
 _backend_name = os.environ.get("EVENTSTORE_BACKEND", "django")

@@ -10,3 +10,10 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405
     "DEFAULT_THROTTLE_RATES": {"anon": None, "user": None, "token": None},
 }
+
+# The suite runs DynamoDB with GLOBAL_ORDER "append" (each append assigns its positions, so read models are
+# current when a request returns, as the API and admin tests assume). The indexer's own mode, the default,
+# is run by tests/dynamodb/test_indexer*.py and by the contract suite's indexer class.
+for _config in (EVENTSTORE["BACKENDS"]["default"], EVENTSTORE["BACKENDS"]["dynamodb"]):  # noqa: F405
+    if _config["BACKEND"].endswith("DynamoDBBackend"):
+        _config["OPTIONS"] = {**_config["OPTIONS"], "GLOBAL_ORDER": "append"}

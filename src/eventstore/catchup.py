@@ -6,6 +6,7 @@ resumes where it stopped. The run ends by going live while holding the checkpoin
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from . import conf, store
 from .backends.base import EventStoreBackend, StoredEvent
 from .models import Checkpoint
 from .projections import Projection, ProjectionFailed, Row, get_checkpoint, locked_checkpoint
+
+logger = logging.getLogger("eventstore.projections")
 
 
 @dataclass
@@ -135,8 +138,49 @@ class CheckpointMoved(Exception):
         self.position = position
 
 
+class NotLive(Exception):
+    """The projection is no longer live (a replay or a person took it over): following it must stop."""
+
+
+def follow(projection: Projection, *, backend: EventStoreBackend | None = None, batch_size: int | None = None) -> int:
+    """Apply what the store has indexed since a live projection's checkpoint; return how many events were read.
+
+    For backends that give events their positions after the append (DynamoDB's indexer): no append runs
+    projections inline there, so the subscriptions worker keeps each one current with this, round after
+    round. A stopped or replaying projection is left to ProjectionRepair and replay_projections. A failing
+    event stops the projection, as it would inline (logged; ProjectionRepair retries it).
+    """
+    backend = backend or store.get_backend()
+    batch_size = batch_size or conf.get("PROJECTION_BATCH_SIZE")
+    checkpoint, _ = Checkpoint.objects.get_or_create(name=projection.name, defaults={"status": Checkpoint.LIVE})
+    position, read = checkpoint.position, 0
+    if checkpoint.status != Checkpoint.LIVE:
+        return 0
+    while True:
+        batch = list(_take(backend.read_all(position, batch_size=batch_size), batch_size))
+        if not batch:
+            return read
+        try:
+            failure = _apply_batch(projection, batch, after=position, go_live=True, only_live=True)
+        except CheckpointMoved as moved:
+            position = moved.position  # another worker applied it: go on from there
+            continue
+        except NotLive:
+            return read
+        if failure is not None:
+            logger.error("%s; the projection is stopped until it catches up.", failure)
+            return read
+        position = batch[-1].position
+        read += len(batch)
+
+
 def _apply_batch(
-    projection: Projection, batch: list[StoredEvent], *, after: int | None, go_live: bool = False
+    projection: Projection,
+    batch: list[StoredEvent],
+    *,
+    after: int | None,
+    go_live: bool = False,
+    only_live: bool = False,
 ) -> ProjectionFailed | None:
     """Apply one batch and move the checkpoint past it, in one transaction; return the failure if any.
 
@@ -148,6 +192,8 @@ def _apply_batch(
     with transaction.atomic(using=DEFAULT_DB_ALIAS):
         checkpoint = locked_checkpoint(projection.name)
         assert checkpoint is not None, "catch_up creates the checkpoint first"
+        if only_live and checkpoint.status != Checkpoint.LIVE:
+            raise NotLive
         if after is not None and checkpoint.position != after:
             raise CheckpointMoved(checkpoint.position)
         try:

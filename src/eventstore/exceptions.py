@@ -129,3 +129,7 @@ class LeaseLost(EventStoreError):
         self.subscription = subscription
         self.owner = owner
         super().__init__(f"Worker {owner} no longer holds the lease of subscription {subscription}.")
+
+
+class IndexerLeaseLost(EventStoreError):
+    """Another indexer holds the lease on the DynamoDB log head; this one must not write the index."""

@@ -71,9 +71,18 @@ def append(
     The Django database's transaction wraps the append so that inline projections (read models in
     that database) commit or roll back with the events. A backend outside that database (DynamoDB)
     has committed its events before the inline receivers run; projections catching up from their
-    checkpoint repair a read model whose inline update failed.
+    checkpoint repair a read model whose inline update failed. A backend that gives positions only after
+    the append (`positions_on_append` False) runs no inline receivers: read models follow it asynchronously.
     """
     backend = backend or get_backend()
+    if not backend.positions_on_append:
+        # The events get their positions later (DynamoDB's indexer), and read models follow those positions
+        # asynchronously (the subscriptions worker): nothing runs inline, and the append opens no transaction
+        # in the Django database, so it takes no lock there either.
+        stored = backend.append(aggregate_uuid, aggregate_type, expected_version, events, closes_stream=closes_stream)
+        if stored:
+            publish_committed(backend, stored)
+        return stored
     with transaction.atomic(using=DEFAULT_DB_ALIAS):
         with own_transaction():
             stored = backend.append(

@@ -27,7 +27,7 @@ from itertools import islice
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.utils import timezone
 
-from . import conf, parking, store
+from . import catchup, conf, parking, projections, store
 from . import subscription_state as state
 from .backends.base import EventStoreBackend, StoredEvent
 from .events import registry as events
@@ -126,6 +126,8 @@ class Worker:
             while not self.stopping:
                 _close_old_connections()
                 steps = [self.step(subscription) for subscription in self.subscriptions if not self.stopping]
+                if self._follow_projections():
+                    steps.append(Step.BUSY)
                 self._repair_projections()
                 if until_caught_up and steps and all(step is Step.DONE for step in steps):
                     break
@@ -135,6 +137,26 @@ class Worker:
             for name in list(self._held):
                 self._release(name)
         return self.tallies
+
+    def _follow_projections(self) -> bool:
+        """Keep inline projections current where no append runs them (a backend that assigns positions later).
+
+        Return whether any event was applied.
+        """
+        if self.backend.positions_on_append or self.stopping:
+            return False
+        applied = 0
+        for projection in projections.registry.inline():
+            try:
+                applied += catchup.follow(projection, backend=self.backend)
+            except (DatabaseError, EventStoreError) as exc:
+                logger.error(
+                    "Following projection %s: %s: %s; trying again.",
+                    projection.name,
+                    type(exc).__name__,
+                    first_line(exc),
+                )
+        return applied > 0
 
     def _repair_projections(self) -> None:
         if self.repair is None or self.stopping:

@@ -113,6 +113,10 @@ class EventStoreBackend(abc.ABC):
     #: True when the events are rows of the EventRecord model in the default database, so the admin's
     #: event list can show them.
     events_in_django_models: bool = False
+    #: True when `append` gives the events their global positions as it stores them. False when they get
+    #: them later (DynamoDB's indexer): `append` and `read_stream` then return position 0 (not known yet),
+    #: read_all shows an event only once it has its position, and read models follow asynchronously.
+    positions_on_append: bool = True
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -131,6 +135,7 @@ class EventStoreBackend(abc.ABC):
 
         Raise ConcurrencyError, writing nothing, when the stream is not at expected_version.
         `closes_stream` marks the stream closed in its head (its last event is a tombstone).
+        The events returned carry their positions when `positions_on_append`, else position 0.
         """
 
     @abc.abstractmethod
@@ -149,7 +154,7 @@ class EventStoreBackend(abc.ABC):
         """Yield every event with a position above `after_position`, in position order.
 
         A reader must never skip an event that commits while it reads: positions become visible
-        in order.
+        in order. Without `positions_on_append`, an appended event appears here only once indexed.
         """
 
     @abc.abstractmethod
@@ -177,7 +182,7 @@ class EventStoreBackend(abc.ABC):
 
     @abc.abstractmethod
     def count_streams(self, *, aggregate_type: str | None = None) -> int:
-        """Return how many streams there are (of one type, if given)."""
+        """Return how many streams there are (of one type, if given); without `positions_on_append`, once indexed."""
 
     @abc.abstractmethod
     def aggregate_types(self) -> list[str]:

@@ -2,34 +2,41 @@
 
 Settings: an alias of EVENTSTORE["BACKENDS"] with BACKEND "eventstore.backends.dynamodb.DynamoDBBackend";
 boto3 reads its own environment (AWS_DEFAULT_REGION, credentials, AWS_ENDPOINT_URL_DYNAMODB for a local
-endpoint); OPTIONS TABLE_PREFIX (default "eventstore_") and TABLES name the tables. Needs the `dynamodb`
-extra (boto3): the system check eventstore.E002 says so when it is missing.
-`python manage.py create_dynamodb_tables` creates them; `copy_events` moves a store in or out.
+endpoint, AWS_ENDPOINT_URL_DYNAMODB_STREAMS for the indexer's, defaulting to it); OPTIONS TABLE_PREFIX
+(default "eventstore_") and TABLES name the tables; GLOBAL_ORDER says who assigns positions (below).
+Needs the `dynamodb` extra (boto3): the system check eventstore.E002 says so when it is missing.
+`python manage.py create_dynamodb_tables` creates the tables, `index_events` runs the indexer,
+`migrate_dynamodb_layout` moves tables of layout 1, `copy_events` moves a store in or out.
 
-Tables (see dynamodb_schema): events (AggregateUuid + Version), streams (one head per stream),
-event_uuids (one guard per event uuid), log (the global order) and snapshots.
+Tables (see dynamodb_schema): events (AggregateUuid + Version, and each stream's index tip at Version 0),
+streams (one head per stream, with a change stream), event_uuids (one guard per event uuid), log (the
+global order) and snapshots.
 
-Append is one TransactWriteItems call, all or nothing: each event's Put conditioned on
-attribute_not_exists(Version); a guard Put per event uuid (attribute_not_exists), so a stored event
-is never stored again (DuplicateEventError); the stream head moved from the expected version
-(ConcurrencyError otherwise, the actual version read from ReturnValuesOnConditionCheckFailure=ALL_OLD);
-a commit item in the log; and the log head moved from the last position the writer saw. That is
-2n + 3 items, so an append carries at most 48 events, and at most 400 KB per item and 4 MB in all:
+Append is one TransactWriteItems call of the stream's own items, all or nothing: each event's Put
+conditioned on attribute_not_exists(Version); a guard Put per event uuid (attribute_not_exists), so a
+stored event is never stored again (DuplicateEventError); and the stream head moved from the expected
+version (ConcurrencyError otherwise, the actual version read from ReturnValuesOnConditionCheckFailure=
+ALL_OLD). That is 2n + 1 items. Appends to different streams share no item, so they never wait for each
+other, and one append costs the same whatever the number of writers.
+
+Global order, GLOBAL_ORDER "indexer" (the default): DynamoDB has none, so the indexer
+(dynamodb_indexer, `index_events`) builds it after the fact from the streams table's change stream,
+writing dense positions into the log. append and read_stream return position 0 (not known yet);
+read_all, last_position and the stream counts show an append once it is indexed, after the indexer's
+delay; read models follow asynchronously. GLOBAL_ORDER "append": each append also assigns its own
+positions in its transaction (the stream's tip, an index item and the log head: 2n + 4 items), so they
+are known at once and read models can run inline, but every append contends on the log head: store-wide,
+one append at a time. Either way an append carries at most 48 events, 400 KB per item and 4 MB in all,
 checked before anything is sent (EventLimitError naming the stream and the event).
 
-Global order: DynamoDB has none, so the backend keeps one. The log head is a global sequence that
-every append moves from position P to P+n in its own transaction, so appends are serialized:
-positions are dense, and positions P+1..P+n commit only after the append that ended at P. read_all
-reads the log head (a consistent GetItem), then the commit items up to it (consistent Query, one
-partition per 1,000 positions), then their events (consistent BatchGetItem): it never sees a later
-position without the earlier ones. The price is that all appends contend on one item: a writer that
-lost the race learns the new position from the cancellation (ALL_OLD) and retries at once, so
-throughput is bounded by one item's write rate, a few hundred appends per second, which is plenty
-for this application and is what makes replays and projections exact.
+read_all reads the log head (a consistent GetItem), then the index items up to it (consistent Query,
+one partition per 1,000 positions), then their events (consistent BatchGetItem): it never sees a later
+position without the earlier ones.
 
-Stream listing queries GSIs on the heads (newest change first); GSIs are eventually consistent, so a
-change may take a moment to reach the listing. get_stream, count_streams and aggregate_types read
-items consistently (the counts live on the log head, updated in the append's transaction).
+Stream listing queries GSIs on the heads, each spread over 16 partitions (newest change first, merged
+on read); GSIs are eventually consistent, so a change may take a moment to reach the listing. get_stream
+reads the head consistently; count_streams and aggregate_types read counts kept on the log head by
+whoever assigns positions.
 
 Transient errors and throttling are retried by botocore (retry mode "standard" unless
 AWS_RETRY_MODE says otherwise). When an append's answer is lost (a timeout, a dropped connection, a
@@ -40,6 +47,7 @@ most once.
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import random
@@ -70,19 +78,29 @@ from .base import (
     decode_stream_cursor,
     encode_stream_cursor,
 )
-from .dynamodb_items import MAX_ITEM_BYTES, Item, N, S
+from .dynamodb_indexer import Head
+from .dynamodb_items import LISTING_SHARDS, MAX_ITEM_BYTES, Item, N, S
 from .dynamodb_log import GlobalLogReader
-from .dynamodb_schema import RECENT_BY_TYPE_INDEX, RECENT_INDEX, create_tables, empty_tables, table_names
+from .dynamodb_schema import (
+    RECENT_BY_TYPE_INDEX,
+    RECENT_INDEX,
+    create_tables,
+    empty_tables,
+    recreate_table,
+    table_names,
+)
 from .dynamodb_writes import (
     LOG_PAGE_SIZE,
     MAX_EVENTS_PER_APPEND,
-    RECENT_PARTITION,
     TYPE_COUNT_PREFIX,
     append_request,
     check_count,
 )
 
-POSITION_ATTEMPTS = 100  # races lost for the log head before giving up
+POSITION_ATTEMPTS = 100  # races lost (for the log head, or for an item another transaction holds) before giving up
+#: GLOBAL_ORDER values: the indexer assigns positions after the append (the default), or each append does.
+INDEXER_ASSIGNS = "indexer"
+APPEND_ASSIGNS = "append"
 RESENDS_AFTER_LOST_ANSWER = 3
 CONDITION_FAILED = "ConditionalCheckFailed"
 RETRYABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
@@ -104,18 +122,28 @@ class DynamoDBBackend(GlobalLogReader, EventStoreBackend):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.tables = table_names(options)
+        self.global_order = options.get("GLOBAL_ORDER") or INDEXER_ASSIGNS
+        if self.global_order not in (INDEXER_ASSIGNS, APPEND_ASSIGNS):
+            raise ImproperlyConfigured(
+                f"The DynamoDB backend's OPTIONS GLOBAL_ORDER is {self.global_order!r}; it must be "
+                f"{INDEXER_ASSIGNS!r} (the default) or {APPEND_ASSIGNS!r}."
+            )
         self._position_hint: int | None = None  # the log head as this process last saw it
 
     @cached_property
     def client(self) -> Any:
         """Return the boto3 DynamoDB client, configured by boto3's own environment."""
+        return self.session_client("dynamodb")
+
+    def session_client(self, service: str, endpoint_url: str | None = None) -> Any:
+        """Return a new boto3 client of this process's session (retry mode "standard" unless AWS_RETRY_MODE is set)."""
         global _session
         retries = {} if os.environ.get("AWS_RETRY_MODE") else {"retries": {"mode": "standard"}}
         try:
             # One session per process: it caches the service model, making new clients cheap.
             with _session_lock:
                 _session = _session or boto3.session.Session()
-                return _session.client("dynamodb", config=Config(**retries))
+                return _session.client(service, endpoint_url=endpoint_url, config=Config(**retries))
         except NoRegionError as exc:
             raise ImproperlyConfigured("The DynamoDB backend needs a region: set AWS_DEFAULT_REGION.") from exc
 
@@ -138,9 +166,16 @@ class DynamoDBBackend(GlobalLogReader, EventStoreBackend):
             self.create_tables()
             _tables_seen.add(endpoint)
         empty_tables(self.client, self.tables)
+        if not self.positions_on_append:
+            # The change stream would still show the heads of earlier tests to the indexer: start a new one.
+            recreate_table(self.client, self.tables, "streams")
         self._position_hint = None
 
     # Writing
+
+    @property
+    def positions_on_append(self) -> bool:  # type: ignore[override]
+        return self.global_order == APPEND_ASSIGNS
 
     def append(
         self,
@@ -157,11 +192,14 @@ class DynamoDBBackend(GlobalLogReader, EventStoreBackend):
         # Serialising first: a payload that is not JSON fails here, before anything is sent.
         payloads = [(json.dumps(event.data), json.dumps(event.metadata)) for event in events]
         now = timezone.now()
-        last_seen = self._position_hint if self._position_hint is not None else self.last_position()
+        assigning = self.positions_on_append
+        last_seen = 0
+        if assigning:
+            last_seen = self._position_hint if self._position_hint is not None else self.last_position()
         for attempt in range(1, POSITION_ATTEMPTS + 1):
             stored = [
                 StoredEvent(
-                    position=last_seen + offset,
+                    position=last_seen + offset if assigning else 0,
                     event_uuid=event.event_uuid,
                     aggregate_uuid=aggregate_uuid,
                     aggregate_type=aggregate_type,
@@ -174,19 +212,20 @@ class DynamoDBBackend(GlobalLogReader, EventStoreBackend):
                 )
                 for offset, event in enumerate(events, start=1)
             ]
-            request = append_request(
-                self.tables, self.log_page_size, stored, payloads, expected_version, last_seen, closes_stream
-            )
+            placement = {"log_page_size": self.log_page_size, "last_seen": last_seen} if assigning else {}
+            request = append_request(self.tables, stored, payloads, expected_version, closes_stream, **placement)
             moved_to = self._send(request, stored, expected_version)
             if moved_to is None:
-                self._position_hint = stored[-1].position
+                if assigning:
+                    self._position_hint = stored[-1].position
                 return stored
             last_seen = moved_to
             if attempt > 2:  # Several writers keep colliding: spread them out a little.
                 time.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))
         raise BackendUnavailable(
             f"Appending to stream {aggregate_uuid} at version {expected_version + 1}: other writers kept "
-            f"taking the next global position ({POSITION_ATTEMPTS} attempts); nothing was written."
+            f"{'taking the next global position' if assigning else 'holding its items'} ({POSITION_ATTEMPTS} "
+            "attempts); nothing was written."
         )
 
     def _send(self, request: dict[str, Any], stored: list[StoredEvent], expected_version: int) -> int | None:
@@ -254,16 +293,24 @@ class DynamoDBBackend(GlobalLogReader, EventStoreBackend):
                 # landed and its answer was lost, and this is a resend (ours or botocore's retry).
                 return None
             raise DuplicateEventError(aggregate_uuid, [event.event_uuid for event, _ in duplicates])
-        if failed(2 * count) or any(failed(i) for i in range(count)):
-            head = old(2 * count)
+        head_at, tip_at, log_head_at = 2 * count, 2 * count + 1, 2 * count + 3  # the last two: GLOBAL_ORDER "append"
+        if failed(head_at) or any(failed(i) for i in range(count)):
+            head = old(head_at)
             actual = int(head["StreamVersion"]["N"]) if "StreamVersion" in head else self.get_version(aggregate_uuid)
             raise ConcurrencyError(aggregate_uuid, expected_version, actual)
-        if failed(2 * count + 2):
-            log_head = old(2 * count + 2)
+        if failed(tip_at):
+            raise EventStoreError(
+                f"{_appending(stored)}: the stream's versions up to {expected_version} are not all indexed yet "
+                f"(its index tip is at {items.indexed_version(old(tip_at))}), so this append cannot give its events "
+                'the next positions (GLOBAL_ORDER "append"). Run `python manage.py index_events --until-caught-up` '
+                "first (or `migrate_dynamodb_layout`, for tables created before layout 2). Nothing was written."
+            )
+        if failed(log_head_at):
+            log_head = old(log_head_at)
             return int(log_head["LastPosition"]["N"]) if "LastPosition" in log_head else self.last_position()
         codes = [reason.get("Code") for reason in reasons]
         if RETRYABLE_REASONS.intersection(codes):
-            return stored[0].position - 1
+            return max(stored[0].position - 1, 0)
         raise EventStoreError(f"{_appending(stored)} was refused by DynamoDB: {exc}")
 
     # Reading
@@ -309,29 +356,56 @@ class DynamoDBBackend(GlobalLogReader, EventStoreBackend):
     def list_streams(
         self, *, aggregate_type: str | None = None, limit: int = 50, cursor: str | None = None
     ) -> StreamPage:
-        if aggregate_type:
-            index, condition, values = RECENT_BY_TYPE_INDEX, "AggregateType = :p", {":p": S(aggregate_type)}
-        else:
-            index, condition, values = RECENT_INDEX, "Recent = :p", {":p": S(RECENT_PARTITION)}
+        # The heads are spread over LISTING_SHARDS partitions: take the newest limit + 1 of each and merge.
+        after = None
         if cursor:
             updated_at, after_uuid = decode_stream_cursor(cursor)
+            after = S(items.recent_key(updated_at, after_uuid))
+        shards = [self._listing_shard(shard, aggregate_type, after, limit + 1) for shard in range(LISTING_SHARDS)]
+        newest = heapq.merge(*shards, key=lambda item: item["RecentKey"]["S"], reverse=True)
+        found = list(islice(newest, limit + 1))
+        streams = [items.stream_info(item) for item in found[:limit]]
+        return StreamPage(streams, encode_stream_cursor(streams[-1]) if len(found) > limit else None)
+
+    def _listing_shard(
+        self, shard: int, aggregate_type: str | None, after: dict[str, str] | None, limit: int
+    ) -> list[Item]:
+        """Return up to `limit` heads of one listing shard, newest first (after the cursor's key, if any)."""
+        if aggregate_type:
+            index, condition = RECENT_BY_TYPE_INDEX, "TypeShard = :p"
+            values = {":p": S(items.type_partition(aggregate_type, shard))}
+        else:
+            index, condition, values = RECENT_INDEX, "Recent = :p", {":p": S(items.recent_partition(shard))}
+        if after is not None:
             condition += " AND RecentKey < :after"
-            values[":after"] = S(items.recent_key(updated_at, after_uuid))
-        found: list[Item] = []
-        for item in self._query(
+            values[":after"] = after
+        pages = self._query(
             "Listing streams",
             TableName=self.tables["streams"],
             IndexName=index,
             KeyConditionExpression=condition,
             ExpressionAttributeValues=values,
             ScanIndexForward=False,
-            Limit=limit + 1,
-        ):
-            found.append(item)
-            if len(found) > limit:
-                break
-        streams = [items.stream_info(item) for item in found[:limit]]
-        return StreamPage(streams, encode_stream_cursor(streams[-1]) if len(found) > limit else None)
+            Limit=limit,
+        )
+        return list(islice(pages, limit))
+
+    def all_heads(self) -> Iterator[Head]:
+        """Yield every stream's head (a consistent Scan of the streams table: for reconciliation and checks)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.tables["streams"],
+            "ProjectionExpression": "AggregateUuid, AggregateType, StreamVersion",
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._call("scan", "Reading every stream head", **kwargs)
+            for item in page["Items"]:
+                yield Head(
+                    UUID(item["AggregateUuid"]["S"]), item["AggregateType"]["S"], int(item["StreamVersion"]["N"])
+                )
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def count_streams(self, *, aggregate_type: str | None = None) -> int:
         name = TYPE_COUNT_PREFIX + aggregate_type if aggregate_type else "Streams"

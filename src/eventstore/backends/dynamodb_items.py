@@ -58,12 +58,15 @@ def item_size(item: Item) -> int:
     return size
 
 
-def event_item(event: StoredEvent, data: str, metadata: str) -> Item:
-    """Return the events-table item of an event whose payloads are already JSON."""
-    return {
+def event_item(event: StoredEvent, data: str, metadata: str, *, with_position: bool = False) -> Item:
+    """Return the events-table item of an event whose payloads are already JSON.
+
+    Its position is stored with it only when the append assigns it (GLOBAL_ORDER "append"); otherwise the
+    index alone knows it.
+    """
+    item: Item = {
         "AggregateUuid": S(event.aggregate_uuid),
         "Version": N(event.version),
-        "Position": N(event.position),
         "EventUuid": S(event.event_uuid),
         "AggregateType": S(event.aggregate_type),
         "Name": S(event.name),
@@ -72,12 +75,21 @@ def event_item(event: StoredEvent, data: str, metadata: str) -> Item:
         "Metadata": S(metadata),
         "RecordedAt": S(timestamp(event.recorded_at)),
     }
+    if with_position:
+        item["Position"] = N(event.position)
+    return item
 
 
-def stored_event(item: Item) -> StoredEvent:
-    """Return the event an events-table item holds."""
+def stored_event(item: Item, position: int | None = None) -> StoredEvent:
+    """Return the event an events-table item holds, at `position` when the caller knows it from the index.
+
+    An event appended while the indexer assigns the global order carries no Position of its own: it is 0
+    (not yet known) unless the caller read it through the index.
+    """
+    if position is None:
+        position = int(item["Position"]["N"]) if "Position" in item else 0
     return StoredEvent(
-        position=int(item["Position"]["N"]),
+        position=position,
         event_uuid=UUID(item["EventUuid"]["S"]),
         aggregate_uuid=UUID(item["AggregateUuid"]["S"]),
         aggregate_type=item["AggregateType"]["S"],
@@ -96,22 +108,59 @@ def guard_item(event: StoredEvent) -> Item:
         "EventUuid": S(event.event_uuid),
         "AggregateUuid": S(event.aggregate_uuid),
         "Version": N(event.version),
-        "Position": N(event.position),
     }
 
 
 def guard_matches(item: Item, event: StoredEvent) -> bool:
-    """Return whether a guard item records exactly this event (the same append landed)."""
-    return (
-        item.get("AggregateUuid", {}).get("S") == str(event.aggregate_uuid)
-        and item.get("Version", {}).get("N") == str(event.version)
-        and item.get("Position", {}).get("N") == str(event.position)
-    )
+    """Return whether a guard item records this event at this very place (the same append landed).
+
+    A stream holds one event per version, so a guard naming the same stream and version for the same
+    uuid can only have been written by this append (or a resend of it).
+    """
+    return item.get("AggregateUuid", {}).get("S") == str(event.aggregate_uuid) and item.get("Version", {}).get(
+        "N"
+    ) == str(event.version)
+
+
+# The stream listing's GSIs are spread over this many partitions per listing (fixed for a table's life): a
+# constant partition key would make every append's head write land on one GSI partition.
+LISTING_SHARDS = 16
+
+
+def listing_shard(aggregate_uuid: UUID | str) -> int:
+    """Return the listing partition a stream's head goes to (a stable function of its uuid)."""
+    return int(str(aggregate_uuid).replace("-", "")[:8], 16) % LISTING_SHARDS
+
+
+def recent_partition(shard: int) -> str:
+    """Return the `recent` index's partition key of a listing shard."""
+    return f"streams#{shard}"
+
+
+def type_partition(aggregate_type: str, shard: int) -> str:
+    """Return the `recent_by_type_shard` index's partition key of a type's listing shard."""
+    return f"{aggregate_type}#{shard}"
 
 
 def recent_key(updated_at: datetime, aggregate_uuid: UUID | str) -> str:
     """Return the sort key listing heads newest first; the uuid breaks ties between equal times."""
     return f"{timestamp(updated_at)}|{aggregate_uuid}"
+
+
+# Each stream's index tip: an item at Version 0 in the stream's own partition of the events table (as
+# Equinox keeps a stream's tip beside its events), written by whoever assigns the stream's positions. It
+# says up to which version the stream's events have positions, so indexing a version twice is refused.
+TIP_VERSION = 0
+
+
+def tip_key(aggregate_uuid: UUID | str) -> Item:
+    """Return the key of a stream's index tip."""
+    return {"AggregateUuid": S(aggregate_uuid), "Version": N(TIP_VERSION)}
+
+
+def indexed_version(tip: Item | None) -> int:
+    """Return the version up to which a tip says the stream is indexed (0 with no tip)."""
+    return int(tip["IndexedVersion"]["N"]) if tip and "IndexedVersion" in tip else 0
 
 
 def stream_info(item: Item) -> StreamInfo:

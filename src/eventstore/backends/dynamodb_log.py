@@ -1,8 +1,11 @@
 """Reading the DynamoDB backend's global order: read_all and last_position over the log table.
 
-The log holds one commit item per append, keyed by its first position (Page = position // page size),
-saying which stream and versions it wrote, and the log head with the last position. Positions are
-dense, so a reader checks that the commits it reads leave no gap below the head it read first.
+The log holds one index item per indexed range of a stream's versions, keyed by its first position
+(Page = position // page size), and the log head with the last position; the indexer writes them
+together in one transaction (or, with GLOBAL_ORDER "append", each append). Positions are dense, so a
+reader checks that the index items it reads leave no gap below the head it read first, and it never
+sees a position before the ones below it. The events themselves carry no position: it comes from the
+index item.
 """
 
 from __future__ import annotations
@@ -117,7 +120,7 @@ class GlobalLogReader:
                 raise EventStoreError(
                     f"The event at position {position} (stream {aggregate_uuid}, version {version}) is missing."
                 )
-            yield items.stored_event(item)
+            yield items.stored_event(item, position)
 
     def last_position(self) -> int:
         head = self._log_head("LastPosition")

@@ -3,13 +3,20 @@
 Five tables, all on-demand (PAY_PER_REQUEST), named TABLE_PREFIX + kind unless OPTIONS["TABLES"]
 names one explicitly:
 
-- events: one item per event, key AggregateUuid (S) + Version (N).
-- streams: one head item per stream, key AggregateUuid (S); the GSIs `recent` (one constant
-  partition) and `recent_by_type` (per aggregate type) list heads by RecentKey, newest first.
+- events: one item per event, key AggregateUuid (S) + Version (N), and at Version 0 each stream's
+  index tip (how far the indexer has given the stream's events positions).
+- streams: one head item per stream, key AggregateUuid (S); its DynamoDB stream (NEW_IMAGE) is what the
+  indexer follows: one record per append, describing it whole. The GSIs `recent` (Recent: 16 listing
+  shards) and `recent_by_type_shard` (TypeShard: 16 shards per aggregate type) list heads by RecentKey,
+  newest first; list_streams merges the shards.
 - event_uuids: one guard item per event uuid, key EventUuid (S): an event is never stored twice.
-- log: the store's global order, key Page (N) + Position (N): one commit item per append and the
-  log head (the global sequence and the stream counts).
+- log: the store's global order, key Page (N) + Position (N): one index item per indexed range of a
+  stream's versions, and the log head (the last position, the stream counts, the indexer's lease and
+  its checkpoints in the change stream).
 - snapshots: key AggregateUuid (S) + Version (N).
+
+Tables created before layout 2 (one constant listing partition, no change stream, no tips) are moved
+to it by `python manage.py migrate_dynamodb_layout`.
 """
 
 from __future__ import annotations
@@ -21,7 +28,10 @@ from django.core.exceptions import ImproperlyConfigured
 DEFAULT_TABLE_PREFIX = "eventstore_"
 TABLE_KINDS = ("events", "streams", "event_uuids", "log", "snapshots")
 RECENT_INDEX = "recent"
-RECENT_BY_TYPE_INDEX = "recent_by_type"
+RECENT_BY_TYPE_INDEX = "recent_by_type_shard"
+#: The by-type listing index of layout 1 (one partition per type), dropped by migrate_dynamodb_layout.
+OLD_RECENT_BY_TYPE_INDEX = "recent_by_type"
+STREAM_SPECIFICATION = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
 
 # Attribute types of every key attribute, table and index alike.
 KEY_TYPES = {
@@ -33,6 +43,7 @@ KEY_TYPES = {
     "Recent": "S",
     "RecentKey": "S",
     "AggregateType": "S",
+    "TypeShard": "S",
 }
 KEYS = {
     "events": ("AggregateUuid", "Version"),
@@ -41,7 +52,7 @@ KEYS = {
     "log": ("Page", "Position"),
     "snapshots": ("AggregateUuid", "Version"),
 }
-STREAM_INDEXES = {RECENT_INDEX: ("Recent", "RecentKey"), RECENT_BY_TYPE_INDEX: ("AggregateType", "RecentKey")}
+STREAM_INDEXES = {RECENT_INDEX: ("Recent", "RecentKey"), RECENT_BY_TYPE_INDEX: ("TypeShard", "RecentKey")}
 
 
 def table_names(options: dict[str, Any]) -> dict[str, str]:
@@ -69,15 +80,22 @@ def table_definition(kind: str, name: str) -> dict[str, Any]:
     attributes = {entry["AttributeName"] for entry in key_schema}
     definition: dict[str, Any] = {"TableName": name, "KeySchema": key_schema, "BillingMode": "PAY_PER_REQUEST"}
     if kind == "streams":
-        definition["GlobalSecondaryIndexes"] = [
-            {"IndexName": index, "KeySchema": _key_schema(*keys), "Projection": {"ProjectionType": "ALL"}}
-            for index, keys in STREAM_INDEXES.items()
-        ]
+        definition["GlobalSecondaryIndexes"] = [stream_index_definition(index) for index in STREAM_INDEXES]
         attributes |= {key for keys in STREAM_INDEXES.values() for key in keys}
+        definition["StreamSpecification"] = STREAM_SPECIFICATION
     definition["AttributeDefinitions"] = [
         {"AttributeName": attribute, "AttributeType": KEY_TYPES[attribute]} for attribute in sorted(attributes)
     ]
     return definition
+
+
+def stream_index_definition(index: str) -> dict[str, Any]:
+    """Return the definition of one of the streams table's listing GSIs."""
+    return {
+        "IndexName": index,
+        "KeySchema": _key_schema(*STREAM_INDEXES[index]),
+        "Projection": {"ProjectionType": "ALL"},
+    }
 
 
 def create_tables(client: Any, names: dict[str, str], *, wait: bool = True) -> list[str]:
@@ -97,6 +115,15 @@ def create_tables(client: Any, names: dict[str, str], *, wait: bool = True) -> l
         for name in names.values():
             waiter.wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     return created
+
+
+def recreate_table(client: Any, names: dict[str, str], kind: str) -> None:
+    """Delete one table and create it again, empty (for tests: a new table also has a new change stream)."""
+    name = names[kind]
+    client.delete_table(TableName=name)
+    client.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    client.create_table(**table_definition(kind, name))
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
 
 def _list_tables(client: Any) -> list[str]:

@@ -1,7 +1,10 @@
 """The DynamoDB backend's append transaction: its items, checked against DynamoDB's limits first.
 
-One append of n events writes 2n + 3 items: n events, n event-uuid guards, the stream head, one
-commit item in the log and the log head (the global sequence).
+One append of n events writes 2n + 1 items, all of its own stream: n events, n event-uuid guards and
+the stream head. The indexer gives them positions later (dynamodb_indexer). With GLOBAL_ORDER "append"
+the append also assigns its positions itself, in the same transaction: the stream's index tip, an index
+item in the log and the log head (the global sequence) make 2n + 4 items, and every append contends on
+the log head.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ from . import dynamodb_items as items
 from .base import NewEvent, StoredEvent
 from .dynamodb_items import MAX_ITEM_BYTES, MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS, Item, N, S
 
-MAX_EVENTS_PER_APPEND = (MAX_TRANSACTION_ITEMS - 3) // 2
+# The same limit in both global-order modes, so that a store can switch between them (or be copied).
+MAX_EVENTS_PER_APPEND = (MAX_TRANSACTION_ITEMS - 4) // 2
 LOG_HEAD_KEY: Item = {"Page": N(-1), "Position": N(0)}
 LOG_PAGE_SIZE = 1000  # positions per log partition; fixed for a table's life
-RECENT_PARTITION = "streams"
 TYPE_COUNT_PREFIX = "Streams:"
 
 
@@ -38,34 +41,77 @@ def check_count(aggregate_uuid: UUID, expected_version: int, events: Sequence[Ne
 
 def append_request(
     tables: dict[str, str],
-    log_page_size: int,
     stored: list[StoredEvent],
     payloads: list[tuple[str, str]],
     expected_version: int,
-    last_seen: int,
     closes_stream: bool,
+    *,
+    log_page_size: int | None = None,
+    last_seen: int = 0,
 ) -> dict[str, Any]:
-    """Return the TransactWriteItems request of an append, checked against DynamoDB's limits."""
+    """Return the TransactWriteItems request of an append, checked against DynamoDB's limits.
+
+    With `log_page_size` (GLOBAL_ORDER "append") the events carry their positions, and the request indexes
+    them: the stream's tip from the expected version, an index item, the log head from `last_seen`.
+    """
     first, last = stored[0], stored[-1]
-    event_items = [items.event_item(event, *payload) for event, payload in zip(stored, payloads, strict=True)]
+    assigning = log_page_size is not None
+    event_items = [
+        items.event_item(event, *payload, with_position=assigning)
+        for event, payload in zip(stored, payloads, strict=True)
+    ]
     check_sizes(stored, event_items)
     transact: list[dict[str, Any]] = [
         put(tables["events"], item, "attribute_not_exists(Version)") for item in event_items
     ]
     transact += [put(tables["event_uuids"], items.guard_item(e), "attribute_not_exists(EventUuid)") for e in stored]
     transact.append(head_write(tables["streams"], first, last, expected_version, closes_stream))
-    commit = {
-        "Page": N(first.position // log_page_size),
-        "Position": N(first.position),
-        "AggregateUuid": S(first.aggregate_uuid),
-        "FromVersion": N(first.version),
-        "Count": N(len(stored)),
-    }
-    transact.append(put(tables["log"], commit, "attribute_not_exists(#p)", {"#p": "Position"}))
-    transact.append(
-        log_head_write(tables["log"], last.position, last_seen, first.aggregate_type, expected_version == 0)
-    )
+    if log_page_size is not None:
+        transact.append(
+            tip_write(tables["events"], first.aggregate_uuid, first.aggregate_type, expected_version, last.version)
+        )
+        transact.append(
+            index_item_put(
+                tables["log"], log_page_size, first.position, first.aggregate_uuid, first.version, len(stored)
+            )
+        )
+        new_streams = {first.aggregate_type: 1} if expected_version == 0 else {}
+        transact.append(log_head_write(tables["log"], last.position, last_seen, new_streams))
     return {"TransactItems": transact, "ClientRequestToken": str(uuid.uuid4())}
+
+
+def tip_write(table: str, aggregate_uuid: UUID, aggregate_type: str, indexed: int, new: int) -> dict[str, Any]:
+    """Return the write moving a stream's index tip from version `indexed` to `new` (creating it from 0)."""
+    values: dict[str, Any] = {":new": N(new), ":type": S(aggregate_type)}
+    if indexed:
+        condition = "IndexedVersion = :indexed"
+        values[":indexed"] = N(indexed)
+    else:
+        condition = "attribute_not_exists(IndexedVersion)"
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": items.tip_key(aggregate_uuid),
+            "UpdateExpression": "SET IndexedVersion = :new, AggregateType = :type",
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def index_item_put(
+    table: str, log_page_size: int, position: int, aggregate_uuid: UUID, from_version: int, count: int
+) -> dict[str, Any]:
+    """Return the Put of an index item: positions position.. hold versions from_version.. of one stream."""
+    item = {
+        "Page": N(position // log_page_size),
+        "Position": N(position),
+        "AggregateUuid": S(aggregate_uuid),
+        "FromVersion": N(from_version),
+        "Count": N(count),
+    }
+    return put(table, item, "attribute_not_exists(#p)", {"#p": "Position"})
 
 
 def check_sizes(stored: list[StoredEvent], event_items: list[Item]) -> None:
@@ -109,6 +155,7 @@ def head_write(
     updated_at = items.timestamp(last.recorded_at)
     recent_key = items.recent_key(last.recorded_at, last.aggregate_uuid)
     if expected_version == 0:
+        shard = items.listing_shard(first.aggregate_uuid)
         head: Item = {
             "AggregateUuid": S(first.aggregate_uuid),
             "AggregateType": S(first.aggregate_type),
@@ -116,7 +163,8 @@ def head_write(
             "Closed": {"BOOL": closes_stream},
             "CreatedAt": S(items.timestamp(first.recorded_at)),
             "UpdatedAt": S(updated_at),
-            "Recent": S(RECENT_PARTITION),
+            "Recent": S(items.recent_partition(shard)),
+            "TypeShard": S(items.type_partition(first.aggregate_type, shard)),
             "RecentKey": S(recent_key),
         }
         return put(table, head, "attribute_not_exists(AggregateUuid)")
@@ -138,20 +186,39 @@ def head_write(
     }
 
 
-def log_head_write(table: str, new_position: int, last_seen: int, aggregate_type: str, new_stream: bool) -> dict:
-    """Return the write moving the global sequence from the last position seen (and counting a new stream)."""
+def log_head_write(
+    table: str,
+    new_position: int,
+    last_seen: int,
+    new_streams: dict[str, int],
+    *,
+    lease_owner: str | None = None,
+    checkpoints: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Return the write moving the global sequence from the last position seen, counting new streams by type.
+
+    The indexer also conditions it on holding the lease and saves its change-stream checkpoints with it.
+    """
     values: dict[str, Any] = {":last": N(new_position)}
     names = {"#last": "LastPosition"}
     expression = "SET #last = :last"
-    if new_stream:
-        expression += " ADD Streams :one, #type :one"
-        values[":one"] = N(1)
-        names["#type"] = TYPE_COUNT_PREFIX + aggregate_type
-    if last_seen:
-        condition = "#last = :seen"
-        values[":seen"] = N(last_seen)
-    else:
-        condition = "attribute_not_exists(#last)"
+    if checkpoints is not None:
+        expression += ", Checkpoints = :checkpoints"
+        values[":checkpoints"] = {"M": {shard: S(sequence) for shard, sequence in checkpoints.items()}}
+    if new_streams:
+        added = sum(new_streams.values())
+        expression += " ADD Streams :added"
+        values[":added"] = N(added)
+        for index, (aggregate_type, count) in enumerate(sorted(new_streams.items())):
+            expression += f", #type{index} :count{index}"
+            names[f"#type{index}"] = TYPE_COUNT_PREFIX + aggregate_type
+            values[f":count{index}"] = N(count)
+    values[":seen"] = N(last_seen)
+    # The indexer may save its checkpoints before the first position: the head then holds LastPosition 0.
+    condition = "#last = :seen" if last_seen else "(attribute_not_exists(#last) OR #last = :seen)"
+    if lease_owner is not None:
+        condition += " AND LeaseOwner = :owner"
+        values[":owner"] = S(lease_owner)
     return {
         "Update": {
             "TableName": table,

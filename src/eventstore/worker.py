@@ -129,7 +129,7 @@ class Worker:
                 if self._follow_projections():
                     steps.append(Step.BUSY)
                 self._repair_projections()
-                if until_caught_up and steps and all(step is Step.DONE for step in steps):
+                if until_caught_up and all(step is Step.DONE for step in steps):
                     break
                 if Step.BUSY not in steps:
                     self._stopping.wait(self.poll_seconds)

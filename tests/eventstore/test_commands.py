@@ -332,3 +332,23 @@ def test_replay_and_snapshots_run_as_processes(tx_backend):
     assert snapshot.returncode == 0, snapshot.stderr
     assert [s.version for s in tx_backend.list_snapshots(account.uuid)] == [3]
     assert uuid.UUID(str(account.uuid))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--backend", "django"], "gives events their positions as it appends them: it has nothing to index"),
+        (["--backend", "nowhere"], "No event store backend is configured as 'nowhere'"),
+    ],
+)
+def test_index_events_refuses_a_backend_with_nothing_to_index(db, args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("index_events", *args)
+
+
+def test_index_events_from_the_command_line_says_so_in_one_line_and_exits_non_zero(db):
+    completed = manage("index_events", "--backend", "django")
+
+    assert completed.returncode != 0
+    assert completed.stderr.strip().count("\n") == 0, completed.stderr
+    assert "nothing to index" in completed.stderr

@@ -88,7 +88,7 @@ def test_an_indexer_that_dies_between_transactions_is_resumed_with_no_hole_and_n
     streams = [uuid.uuid4() for _ in range(60)]  # more than one transaction's worth (49 streams)
     for stream in streams:
         append(indexed, stream, 0)
-    first = Indexer(indexed, owner="first", lease_seconds=0.5)
+    first = Indexer(indexed, owner="first", lease_seconds=60)
     real_write = Indexer._write
     writes = 0
 

@@ -52,6 +52,8 @@ STREAMS_PER_TRANSACTION = (MAX_TRANSACTION_ITEMS - 1) // 2
 MAX_BATCH_GET = 100
 RECORDS_PER_READ = 1000
 LEASE_SECONDS = 30.0
+#: How long a listing of the change stream's shards is used before asking again (shards split every few hours).
+SHARDS_SECONDS = 10.0
 #: The checkpoint of a shard read from its oldest record before any record was there.
 FROM_OLDEST = "TRIM_HORIZON"
 #: Tries of one indexing transaction that lost a race (another indexer, an append assigning its own positions).
@@ -97,6 +99,8 @@ class Indexer:
         self._iterators: dict[str, str | None] = {}  # shard id -> next iterator (None: closed shard read to its end)
         self._checkpoints: dict[str, str] | None = None  # as last saved (None: not read yet)
         self._stream_arn: str | None = None
+        self._renewed: float | None = None  # when this indexer last took or renewed the lease (its clock)
+        self._shard_list: tuple[float, list[dict[str, Any]]] | None = None  # (when listed, shards)
 
     @cached_property
     def streams_client(self) -> Any:
@@ -109,6 +113,8 @@ class Indexer:
     def acquire(self) -> bool:
         """Take or renew the lease on the log head; return False while another indexer holds it."""
         now = self.clock()
+        if self._renewed is not None and now - self._renewed < self.lease_seconds / 3:
+            return True  # renewed lately; every index write is conditioned on holding it anyway
         try:
             self.backend.client.update_item(
                 TableName=self.tables["log"],
@@ -128,6 +134,7 @@ class Indexer:
             raise self.backend._error(exc, "Taking the indexer's lease") from exc
         except BotoCoreError as exc:
             raise self.backend._error(exc, "Taking the indexer's lease") from exc
+        self._renewed = now
         return True
 
     def release(self) -> None:
@@ -149,6 +156,8 @@ class Indexer:
         """Drop what this indexer read ahead: after a lost lease or a failed step, resume from the saved checkpoints."""
         self._iterators.clear()
         self._checkpoints = None
+        self._shard_list = None
+        self._renewed = None
 
     # One step
 
@@ -192,7 +201,15 @@ class Indexer:
         return self._checkpoints
 
     def _shards(self) -> list[dict[str, Any]]:
-        """Return the change stream's shards, parents before their children."""
+        """Return the change stream's shards, parents before their children (listed afresh every SHARDS_SECONDS)."""
+        now = self.clock()
+        if self._shard_list is not None and now - self._shard_list[0] < SHARDS_SECONDS:
+            return self._shard_list[1]
+        shards = self._list_shards()
+        self._shard_list = (now, shards)
+        return shards
+
+    def _list_shards(self) -> list[dict[str, Any]]:
         arn = self._arn()
         shards: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"StreamArn": arn}
@@ -280,6 +297,8 @@ class Indexer:
                         heads[head.aggregate_uuid] = head
                 checkpoints[shard_id] = record["dynamodb"]["SequenceNumber"]
             self._iterators[shard_id] = page.get("NextShardIterator")
+            if self._iterators[shard_id] is None:
+                self._shard_list = None  # a shard closed: its children are to be listed
         return heads, checkpoints, records, trimmed
 
     def _iterator(self, shard_id: str, sequence: str | None) -> tuple[str, bool]:
@@ -351,6 +370,8 @@ class Indexer:
         """
         events = streams = 0
         remaining = list(heads.values())
+        if not remaining and (checkpoints is None or checkpoints == self._checkpoints):
+            return 0, 0  # nothing new: no read, no write
         for attempt in range(1, ATTEMPTS + 1):
             tips = self._tips([head.aggregate_uuid for head in remaining])
             due = [head for head in remaining if head.version > tips.get(head.aggregate_uuid, 0)]
@@ -457,6 +478,13 @@ class Indexer:
                     if until_caught_up:
                         raise
                     time.sleep(min(poll_seconds * 5, self.lease_seconds / 3))
+                    continue
+                except EventStoreError as exc:
+                    if until_caught_up:
+                        raise
+                    # DynamoDB out of reach for a moment: nothing was indexed past the saved checkpoint.
+                    logger.error("Indexer %s: %s; trying again.", self.owner, exc)
+                    time.sleep(min(poll_seconds * 10, self.lease_seconds / 3))
                     continue
                 total += done.events
                 if on_step is not None:

@@ -154,7 +154,7 @@ def test_reconciliation_indexes_what_the_change_stream_lost(indexed) -> None:
     assert indexer.step().events == 0  # the records are gone: following the stream finds nothing
     assert indexer.pending() == 3
 
-    assert indexer.reconcile() == 3
+    assert indexer.reconcile() == (3, 2)  # events, streams
     assert indexer.pending() == 0
     assert_dense_and_whole(list(indexed.read_all()), {seen: 2, lost: 2})
 

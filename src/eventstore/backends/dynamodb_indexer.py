@@ -175,16 +175,16 @@ class Indexer:
             if not any(shard["ShardId"] in checkpoints for shard in shards):
                 # Nothing to resume from: the first run, or the checkpoints were lost. Reconcile, then read
                 # every shard from its oldest record (already-indexed ones are skipped by their tips).
-                done.events += self.reconcile()
-                done.reconciled = True
+                self._reconcile_into(
+                    done, "no checkpoint in the change stream" if checkpoints or self._ever_ran() else ""
+                )
             heads, checkpoints, records, trimmed = self._read(shards, checkpoints)
             if trimmed and not done.reconciled:
-                done.events += self.reconcile()
-                done.reconciled = True
+                self._reconcile_into(done, "the change stream was trimmed past the checkpoint")
             done.records = records
             indexed, streams = self.index(heads, checkpoints=checkpoints)
             done.events += indexed
-            done.streams = streams
+            done.streams += streams
             done.checkpoints = checkpoints
             self._checkpoints = checkpoints
         except BaseException:
@@ -347,15 +347,35 @@ class Indexer:
 
     # Reconciliation
 
-    def reconcile(self) -> int:
-        """Index every stream whose head is above its tip (a gap in the change stream); return the events indexed."""
-        total = 0
+    def reconcile(self) -> tuple[int, int]:
+        """Index every stream whose head is above its tip (a gap in the change stream); return (events, streams)."""
+        events = streams = 0
         for heads in _chunks(self.backend.all_heads(), MAX_BATCH_GET):
-            indexed, _ = self.index({head.aggregate_uuid: head for head in heads})
-            total += indexed
-        if total:
-            logger.warning("Reconciliation indexed %d event(s) the change stream had not shown.", total)
-        return total
+            indexed, among = self.index({head.aggregate_uuid: head for head in heads})
+            events += indexed
+            streams += among
+        return events, streams
+
+    def _reconcile_into(self, done: Pass, gap: str) -> None:
+        """Reconcile as part of a step; a gap (not the first run) that hid appends is worth a warning."""
+        events, streams = self.reconcile()
+        done.events += events
+        done.streams += streams
+        done.reconciled = True
+        if events and gap:
+            logger.warning(
+                "Indexer %s: %s; reconciling every stream head indexed %d event(s) of %d stream(s) it had not shown.",
+                self.owner,
+                gap,
+                events,
+                streams,
+            )
+        elif events:
+            logger.info("Indexer %s: first run; indexed %d event(s) of %d stream(s).", self.owner, events, streams)
+
+    def _ever_ran(self) -> bool:
+        """Return whether an indexer has written positions before (the log head holds a last position)."""
+        return self.backend.last_position() > 0
 
     def pending(self) -> int:
         """Return how many appended events have no position yet (reads every stream head: for checks and tests)."""

@@ -61,7 +61,7 @@ class Command(EventStoreCommand):
             if options["reconcile"]:
                 if not indexer.acquire():
                     raise CommandError(self.HELD)
-                total += indexer.reconcile()
+                total += indexer.reconcile()[0]
             with stop_on_signals() as stopping:
                 total += indexer.run(
                     stop=stopping.is_set, until_caught_up=options["until_caught_up"], on_step=self.show_step

@@ -204,15 +204,6 @@ def test_an_interrupted_migration_is_finished_by_the_next_run(old, monkeypatch) 
     backend, store = old
     streams = fill(store, 12)
     written = list(store.written)
-    # One stream already has a tip (as if an earlier run had written it and been stopped before its head).
-    backend.client.put_item(
-        TableName=backend.tables["events"],
-        Item={
-            **tip_key(streams[3]),
-            "IndexedVersion": {"N": str(store.versions[streams[3]])},
-            "AggregateType": {"S": "Order"},
-        },
-    )
     monkeypatch.setattr(dynamodb_migration, "HEADS_PER_TRANSACTION", 5)
     real_move = dynamodb_migration.LayoutMigration._move
     moves = 0
@@ -229,15 +220,65 @@ def test_an_interrupted_migration_is_finished_by_the_next_run(old, monkeypatch) 
         migrate()
     monkeypatch.setattr(dynamodb_migration.LayoutMigration, "_move", real_move)
     assert layout(backend)[1] == {"StreamEnabled": False}  # the change stream waits for every tip
+    heads = backend.client.scan(TableName=backend.tables["streams"], ConsistentRead=True)["Items"]
+    assert sum("TypeShard" in head for head in heads) == 5  # the first transaction's heads, with their tips
+    # One head left behind already has its tip (as if written by hand): the next run keeps it.
+    behind = next(uuid.UUID(head["AggregateUuid"]["S"]) for head in heads if "TypeShard" not in head)
+    backend.client.put_item(
+        TableName=backend.tables["events"],
+        Item={
+            **tip_key(behind),
+            "IndexedVersion": {"N": str(store.versions[behind])},
+            "AggregateType": {"S": _type(written, behind)},
+        },
+    )
 
     output = migrate()
 
-    assert "(1 had their index tip already)" in output
+    assert "Moved 7 of 12 stream head(s) to layout 2 (1 had their index tip already)." in output
     assert "Add the index" not in output  # added by the first run
     assert [key(event) for event in backend.read_all()] == [key(event) for event in written]
     assert Indexer(backend, owner="test").pending() == 0
     assert sorted(listed(backend, 5), key=str) == sorted(streams, key=str)
     assert "nothing to do" in migrate()
+
+
+def test_a_head_that_moved_after_the_scan_gets_the_tip_of_its_new_version(old, monkeypatch) -> None:
+    backend, store = old
+    streams = fill(store, 4)
+    moved = streams[2]
+    real_heads = dynamodb_migration.LayoutMigration._heads
+
+    def scanned_one_append_earlier(self):
+        for head in real_heads(self):
+            if head["AggregateUuid"]["S"] == str(moved):  # a writer of layout 1 appended after the scan read it
+                head = {**head, "StreamVersion": {"N": str(store.versions[moved] - 1)}}
+            yield head
+
+    monkeypatch.setattr(dynamodb_migration.LayoutMigration, "_heads", scanned_one_append_earlier)
+    assert store.versions[moved] > 1
+
+    migrate()
+
+    tip = backend.client.get_item(TableName=backend.tables["events"], Key=tip_key(moved))["Item"]
+    assert int(tip["IndexedVersion"]["N"]) == store.versions[moved]
+    assert Indexer(backend, owner="test").pending() == 0
+    assert sorted(listed(backend, 10), key=str) == sorted(streams, key=str)
+
+
+def test_old_heads_found_after_the_change_stream_was_enabled_are_moved_with_a_warning(old) -> None:
+    backend, store = old
+    fill(store, 2)
+    migrate()
+    late = uuid.uuid4()
+    store.append(late, "Cart", [NewEvent("Added", {})])  # a writer of layout 1 that was not stopped
+
+    output = migrate()
+
+    assert Migrate.LATE_HEADS.format(moved=1) in output
+    assert "Moved 1 of 3 stream head(s)" in output
+    assert Indexer(backend, owner="test").pending() == 0
+    assert late in listed(backend, 10)
 
 
 def test_a_backend_that_is_not_dynamodb_is_refused_in_one_line(settings) -> None:

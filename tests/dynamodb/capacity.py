@@ -9,13 +9,21 @@ it returns, rounded up once per call, a BatchGetItem each item rounded up on its
 item a global secondary index (projection ALL) holds writes the index entry too: once when the key
 stays, a delete plus a put when the index key changes, doubled in a transaction as DynamoDB Local does.
 
+A read of an item that is not there still costs the minimum (1 RCU consistent, 0.5 eventually
+consistent: "If you perform a read operation on an item that does not exist, DynamoDB still consumes
+provisioned read throughput"), in a BatchGetItem as in a GetItem. A map's size is 3 bytes plus, per entry, its name, its
+value and 1 byte.
+
 `CapacityMeter` hooks a client: it asks every call for ReturnConsumedCapacity=INDEXES, reads the items
 a write touches before and after it (through a second, unhooked client) and the full items a read
-returns, and keeps both the units computed by those rules and the units the endpoint reported.
+returns, and keeps both the units computed by those rules and the units the endpoint reported. Given
+a DynamoDB Streams client too, it counts that client's calls ("Streams GetRecords", ...): DynamoDB
+Streams bills one streams read request unit per GetRecords call, however many records it returns.
 
 DynamoDB Local reports reads and single-item writes as these rules compute them, but for a
 TransactWriteItems it adds up only the distinct per-item figures of each table: 48 events of 2 WCU
-each are reported as 2, an item of 4 and two of 2 as 6. `Call.as_local_reports` is that sum, so the
+each are reported as 2, an item of 4 and two of 2 as 6. And for a BatchGetItem it counts only the
+items found, nothing for a key with no item. `Call.as_local_reports` is what it reports, so the
 figures can still be checked against it item by item.
 """
 
@@ -43,19 +51,21 @@ def item_size(item: Item | None) -> int:
     """Return an item's size as DynamoDB counts it (0 for no item)."""
     if not item:
         return 0
-    size = 0
-    for name, value in item.items():
-        size += len(name.encode())
-        (kind, content), *_ = value.items()
-        if kind == "S":
-            size += len(content.encode())
-        elif kind == "N":
-            size += number_size(content)
-        elif kind in ("BOOL", "NULL"):
-            size += 1
-        else:
-            raise ValueError(f"item_size does not size {kind} values (attribute {name})")
-    return size
+    return sum(len(name.encode()) + value_size(value, name) for name, value in item.items())
+
+
+def value_size(value: dict[str, Any], name: str = "") -> int:
+    """Return an attribute value's size (a map: 3 bytes, plus its entries' names and values and 1 byte each)."""
+    (kind, content), *_ = value.items()
+    if kind == "S":
+        return len(content.encode())
+    if kind == "N":
+        return number_size(content)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(key.encode()) + value_size(entry, name) + 1 for key, entry in content.items())
+    raise ValueError(f"item_size does not size {kind} values (attribute {name})")
 
 
 def write_units(before: Item | None, after: Item | None, *, transactional: bool) -> float:
@@ -98,6 +108,12 @@ class Call:
     computed: Units = field(default_factory=Units)
     reported: Units = field(default_factory=Units)
     item_units: dict[str, list[float]] = field(default_factory=dict)  # the write units of each item, by table
+    was_reported: bool = False  # whether the endpoint reported ConsumedCapacity for it
+    missing: Counter[str] = field(default_factory=Counter)  # the read units of keys a BatchGetItem found no item for
+
+    @property
+    def items_written(self) -> int:
+        return len(self.before)
 
     def add_write(self, table: str, units: float) -> None:
         self.computed.write[table] += units
@@ -106,10 +122,24 @@ class Call:
     @property
     def as_local_reports(self) -> Units:
         """Return the computed units as DynamoDB Local reports them (see the module's docstring)."""
+        if self.operation == "BatchGetItem":
+            return Units(read=self.computed.read - self.missing)
         if self.operation != "TransactWriteItems":
             return self.computed
         write = Counter({table: sum(set(units)) for table, units in self.item_units.items()})
         return Units(read=Counter(self.computed.read), write=write)
+
+
+@dataclass
+class Measured:
+    """The units of some calls: computed, as DynamoDB Local would report them, reported; the calls by operation."""
+
+    computed: Units = field(default_factory=Units)
+    as_local: Units = field(default_factory=Units)
+    reported: Units = field(default_factory=Units)
+    operations: Counter[str] = field(default_factory=Counter)
+    items_written: int = 0
+    calls: list[Call] = field(default_factory=list)
 
 
 class CapacityMeter:
@@ -118,9 +148,17 @@ class CapacityMeter:
     WRITES = {"TransactWriteItems", "PutItem", "UpdateItem"}
     READS = {"GetItem", "Query", "BatchGetItem"}
 
-    def __init__(self, client: Any, raw: Any, indexes: dict[str, dict[str, tuple[str, str | None]]]) -> None:
-        """`raw`: an unhooked client to the same endpoint; `indexes`: {table: {index: (hash, range)}}."""
+    def __init__(
+        self,
+        client: Any,
+        raw: Any,
+        indexes: dict[str, dict[str, tuple[str, str | None]]],
+        streams_client: Any = None,
+    ) -> None:
+        """`raw`: an unhooked client to the same endpoint; `indexes`: {table: {index: (hash, range)}};
+        `streams_client`: a DynamoDB Streams client whose calls to count."""
         self.client = client
+        self.streams_client = streams_client
         self.raw = raw
         self.indexes = indexes
         self.calls: list[Call] = []
@@ -131,24 +169,28 @@ class CapacityMeter:
         events = self.client.meta.events
         events.register("before-parameter-build.dynamodb", self._before)
         events.register("after-call.dynamodb", self._after)
+        if self.streams_client is not None:
+            self.streams_client.meta.events.register("after-call.dynamodb-streams", self._after_streams)
         return self
 
     def __exit__(self, *exc: object) -> None:
         events = self.client.meta.events
         events.unregister("before-parameter-build.dynamodb", self._before)
         events.unregister("after-call.dynamodb", self._after)
+        if self.streams_client is not None:
+            self.streams_client.meta.events.unregister("after-call.dynamodb-streams", self._after_streams)
 
-    def take(self) -> tuple[Units, Units, Units, Counter[str]]:
-        """Return the units computed, those as DynamoDB Local would report them, those reported, and the
-        calls by operation, since the last take."""
-        computed, as_local, reported, operations = Units(), Units(), Units(), Counter[str]()
+    def take(self) -> Measured:
+        """Return what the calls since the last take cost."""
+        measured = Measured(calls=self.calls)
         for call in self.calls:
-            computed.add(call.computed)
-            as_local.add(call.as_local_reports)
-            reported.add(call.reported)
-            operations[call.operation] += 1
+            measured.computed.add(call.computed)
+            measured.as_local.add(call.as_local_reports)
+            measured.reported.add(call.reported)
+            measured.operations[call.operation] += 1
+            measured.items_written += call.items_written
         self.calls = []
-        return computed, as_local, reported, operations
+        return measured
 
     # Hooks
 
@@ -166,6 +208,7 @@ class CapacityMeter:
         if call is None or call.operation != model.name or "Error" in parsed:
             return
         reported = call.reported.read if model.name in self.READS else call.reported.write
+        call.was_reported = bool(_as_list(parsed.get("ConsumedCapacity")))
         for consumed in _as_list(parsed.get("ConsumedCapacity")):
             table = consumed["TableName"]
             reported[table] += consumed.get("Table", consumed)["CapacityUnits"]
@@ -176,6 +219,10 @@ class CapacityMeter:
         else:
             self._compute_read(call, parsed)
         self.calls.append(call)
+
+    def _after_streams(self, parsed: dict[str, Any], model: Any, **kwargs: Any) -> None:
+        if "Error" not in parsed:
+            self.calls.append(Call(f"Streams {model.name}", {}))
 
     # Writes
 
@@ -229,10 +276,21 @@ class CapacityMeter:
             size = sum(item_size(item) for item in parsed.get("Items", []))
             call.computed.read[table] += read_units(size, consistent=params.get("ConsistentRead", False))
         elif call.operation == "BatchGetItem":
+            # Each key answered costs as a GetItem would: its item rounded up on its own, a missing one the minimum.
             for table, request in params["RequestItems"].items():
                 consistent = request.get("ConsistentRead", False)
-                for item in parsed.get("Responses", {}).get(table, []):
-                    call.computed.read[table] += read_units(item_size(item), consistent=consistent, minimum=1)
+                found = {
+                    self._ref(table, self._key_of(table, item)): item for item in parsed["Responses"].get(table, [])
+                }
+                unprocessed = parsed.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+                skipped = {self._ref(table, key) for key in unprocessed}
+                for key in request["Keys"]:
+                    ref = self._ref(table, key)
+                    if ref not in skipped:
+                        units = read_units(item_size(found.get(ref)), consistent=consistent, minimum=1)
+                        call.computed.read[table] += units
+                        if ref not in found:
+                            call.missing[table] += units
 
     # Items
 

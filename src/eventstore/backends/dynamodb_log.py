@@ -44,12 +44,14 @@ class GlobalLogReader:
                 return
             keys: list[tuple[int, UUID, int]] = []
             for first, aggregate_uuid, from_version, count in self._commits(position + 1, last):
+                # One index item may hold thousands of versions (a reconciliation, an indexer catching up):
+                # fetch them a chunk at a time, so a reader that stops early reads little more than it took.
                 for offset in range(count):
                     if position < first + offset <= last:
                         keys.append((first + offset, aggregate_uuid, from_version + offset))
-                if len(keys) >= chunk:
-                    yield from self._fetch_events(keys)
-                    keys = []
+                    if len(keys) >= chunk:
+                        yield from self._fetch_events(keys)
+                        keys = []
             yield from self._fetch_events(keys)
             position = last  # and look again: more may have landed meanwhile
 

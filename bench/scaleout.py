@@ -53,6 +53,9 @@ if TYPE_CHECKING:
     from eventstore.backends.dynamodb import DynamoDBBackend
 
 PATHS = ("backend", "repository")
+#: DynamoDB only, first: the append's three items written by boto3 alone (no store code), the ceiling the
+#: emulator behind the proxy allows (DynamoDB Local serialises writes to a table with a change stream).
+RAW_PATH = "raw"
 #: The issue's targets on DynamoDB: one transaction per append at every count, and 8 writers at least
 #: 3x the appends/s of 1.
 SCALE_WRITERS, SCALE_TARGET = 8, 3.0
@@ -144,8 +147,20 @@ class ScaleOut:
         policy = carts.snapshot_policy
         repository = Repository(ShoppingCart, snapshot_every=policy.interval if policy else None, backend=backend)
         try:
-            for path in PATHS:
+            raw = RawAppends(backend.client, backend.tables["streams"]) if self.proxy is not None else None
+            for path in ((RAW_PATH,) if raw else ()) + PATHS:
                 # Untimed: the new client's connections, the proxy's threads, the path's first calls.
+                if raw is not None and path == RAW_PATH:
+                    self.raw_round(raw, 2, min(self.seconds, 1.0))
+                    for writers in self.writer_counts:
+                        done = self.raw_round(raw, writers)
+                        rounds.append(done)
+                        progress(
+                            f"{self.vendor} W9 raw boto3 {writers} writers: {done.rate:,.1f} transactions/s, "
+                            f"{done.transactions_per_append:.2f} TransactWriteItems/append"
+                        )
+                    raw.drop()
+                    continue
                 self.round(backend, repository, path, 2, min(self.seconds, 1.0))
                 for writers in self.writer_counts:
                     done = self.round(backend, repository, path, writers)
@@ -169,6 +184,31 @@ class ScaleOut:
                 self.proxy.stop()
                 backend.close()
         return rounds
+
+    def raw_round(self, raw: RawAppends, writers: int, seconds: float | None = None) -> Round:
+        """Run `writers` threads sending an append's items with boto3 alone, a stream each, for `seconds`."""
+        done = Round(RAW_PATH, writers, appends=[0] * writers)
+        barrier = threading.Barrier(writers + 1)
+        errors: list[BaseException] = []
+        deadline = [0.0]
+
+        def work(index: int) -> None:
+            stream = uuid.uuid4()
+            try:
+                barrier.wait()
+                while time.perf_counter() < deadline[0]:
+                    raw.append(stream, done.appends[index])
+                    done.appends[index] += 1
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(i,), name=f"w9-raw-{i}") for i in range(writers)]
+        assert self.proxy is not None
+        before = self.proxy.counts()["TransactWriteItems"]
+        deadline[0] = time.perf_counter() + (seconds or self.seconds) + 0.01
+        done.seconds = timed_threads(threads, barrier, errors)
+        done.transactions = self.proxy.counts()["TransactWriteItems"] - before
+        return done
 
     def round(
         self,
@@ -272,6 +312,68 @@ def proxied_backend(url: str | None, writers: int) -> DynamoDBBackend:
     client_config = Config(retries={"mode": "standard"}, max_pool_connections=writers + 4)
     backend.__dict__["client"] = boto3.session.Session().client("dynamodb", endpoint_url=url, config=client_config)
     return backend
+
+
+class RawAppends:
+    """An append's three items written by boto3 alone, in tables of their own shaped like the store's.
+
+    One TransactWriteItems: the event and its uuid guard (conditioned Puts) in a table without a change
+    stream, the stream head (a Put conditioned on the previous version) in one with a change stream, as
+    the store's streams table has: what DynamoDB Local does for such a transaction, with no store code.
+    """
+
+    def __init__(self, client: Any, streams_table: str) -> None:
+        self.client = client
+        self.items_table = f"{streams_table}_w9raw_items"
+        self.heads_table = f"{streams_table}_w9raw_heads"
+        key: dict[str, Any] = {
+            "KeySchema": [{"AttributeName": "K", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "K", "AttributeType": "S"}],
+        }
+        client.create_table(TableName=self.items_table, BillingMode="PAY_PER_REQUEST", **key)
+        client.create_table(
+            TableName=self.heads_table,
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+            **key,
+        )
+        for table in (self.items_table, self.heads_table):
+            client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1})
+
+    def append(self, stream: uuid.UUID, version: int) -> None:
+        """Write event version + 1 of `stream`, its guard, and move the head from `version`."""
+        new = str(version + 1)
+        absent = "attribute_not_exists(K)"
+        self.client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": self.items_table,
+                        "Item": {"K": {"S": f"{stream}#{new}"}, "Data": {"S": '{"item": "raw"}'}},
+                        "ConditionExpression": absent,
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self.items_table,
+                        "Item": {"K": {"S": f"guard#{uuid.uuid4()}"}, "Stream": {"S": str(stream)}},
+                        "ConditionExpression": absent,
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self.heads_table,
+                        "Item": {"K": {"S": str(stream)}, "Version": {"N": new}},
+                        "ConditionExpression": f"{absent} OR Version = :v" if version else absent,
+                        **({"ExpressionAttributeValues": {":v": {"N": str(version)}}} if version else {}),
+                    }
+                },
+            ]
+        )
+
+    def drop(self) -> None:
+        for table in (self.items_table, self.heads_table):
+            self.client.delete_table(TableName=table)
 
 
 class IndexerThread:
@@ -522,7 +624,7 @@ def row_extra(done: Round, latency_ms: float | None) -> dict[str, Any]:
         "indexer_transact_write_items": done.indexer_transactions,
         "indexer_transactions_per_append": None if itx is None else round(itx, 3),
         "indexed_seconds_after_round": None if done.settle_seconds is None else round(done.settle_seconds, 2),
-        "global_order": GLOBAL_ORDER if done.transactions is not None else None,
+        "global_order": GLOBAL_ORDER if done.transactions is not None and done.path != RAW_PATH else None,
         "failed": sum(done.failures.values()),
         "failures": dict(done.failures),
         "failure_examples": done.failure_examples,

@@ -26,6 +26,8 @@ stream's events in version order; a round that does not stops the bench.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import os
 import statistics
@@ -401,6 +403,8 @@ class IndexerThread:
         self.error: BaseException | None = None
         self.steps = 0
         self.indexed = 0
+        self.step_times: list[float] = []  # when each step ended (perf_counter)
+        self.step_events: list[int] = []  # and the events it indexed
         self.cpu_seconds = 0.0  # the indexer thread's own CPU time (it shares the GIL with the writers)
 
     def _run(self) -> None:
@@ -414,6 +418,8 @@ class IndexerThread:
 
     def _stepped(self, done: Any) -> None:
         self.steps += 1
+        self.step_times.append(time.perf_counter())
+        self.step_events.append(done.events)
         self.indexed += done.events
 
     def start(self) -> IndexerThread:
@@ -452,11 +458,14 @@ class IndexerDelay:
     poll_seconds: float
     reader_poll_seconds: float
     latency_ms: float
-    delays_ms: list[float] = field(default_factory=list)
+    delays_ms: list[float] = field(default_factory=list)  # answered -> the reader got it
+    indexed_ms: list[float] = field(default_factory=list)  # answered -> the step that indexed it ended
     appended: int = 0
     unseen: int = 0  # acknowledged appends read_all never showed (must be 0)
     indexer_steps: int = 0
     indexer_transactions: int = 0
+    step_ms: list[float] = field(default_factory=list)  # between the indexer's steps while the writers wrote
+    requests_per_step: dict[str, float] = field(default_factory=dict)  # the indexer's, while the writers wrote
 
     @staticmethod
     def percentile(values: list[float], q: float) -> float:
@@ -471,6 +480,8 @@ class IndexerDelay:
             "p99_ms": round(self.percentile(self.delays_ms, 99), 1),
             "max_ms": round(max(self.delays_ms, default=float("nan")), 1),
             "mean_ms": round(statistics.fmean(self.delays_ms), 1) if self.delays_ms else None,
+            "indexed_p50_ms": round(self.percentile(self.indexed_ms, 50), 1),
+            "indexed_p99_ms": round(self.percentile(self.indexed_ms, 99), 1),
             "appended": self.appended,
             "seen": len(self.delays_ms),
             "unseen": self.unseen,
@@ -482,6 +493,9 @@ class IndexerDelay:
             "latency_ms_per_request": self.latency_ms,
             "indexer_steps": self.indexer_steps,
             "indexer_transactions": self.indexer_transactions,
+            "indexer_step_p50_ms": round(self.percentile(self.step_ms, 50), 1),
+            "indexer_step_p99_ms": round(self.percentile(self.step_ms, 99), 1),
+            "indexer_requests_per_step": self.requests_per_step,
             "indexer": "Indexer.run in a thread of the bench process, through its own latency proxy",
             "reader": "read_all polled on a client without the proxy",
         }
@@ -489,9 +503,11 @@ class IndexerDelay:
     def describe(self) -> str:
         s = self.summary()
         return (
-            f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, max {s['max_ms']} ms over {s['seen']} of "
+            f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, max {s['max_ms']} ms (to the indexing step's end: p50 "
+            f"{s['indexed_p50_ms']} ms, p99 {s['indexed_p99_ms']} ms) over {s['seen']} of "
             f"{s['appended']} appends ({s['write_rate']}/s from {self.writers} writers; indexer poll "
-            f"{self.poll_seconds:g} s, {self.indexer_steps} steps, {self.indexer_transactions} transactions)"
+            f"{self.poll_seconds:g} s, {self.indexer_steps} steps of p50 {s['indexer_step_p50_ms']} ms, "
+            f"{self.indexer_transactions} transactions)"
         )
 
 
@@ -500,14 +516,16 @@ def indexer_delay(
     indexer: IndexerThread,
     writers: int,
     seconds: float,
-    reader_poll: float = 0.005,
+    reader_poll: float = 0.02,
 ) -> IndexerDelay:
     """Run `writers` threads appending flat out to a stream each through `backend` for `seconds`, and a
     reader polling read_all every `reader_poll` seconds; return the delay from each append's answer to
     the moment the reader first got it.
 
     The reader reads DynamoDB Local without the proxy, so that the figure is the indexer's delay (plus at
-    most one reader poll and one local read), not the reader's own round trips.
+    most one reader poll and one local read), not the reader's own round trips. As a cross-check that
+    costs no request, the delay is also taken to the end of the indexer step that gave the event its
+    position (positions are dense: after a step the log head is the start plus the events indexed so far).
     """
     result = IndexerDelay(writers, seconds, indexer.poll_seconds, reader_poll, indexer.proxy.delay * 1000)
     streams = [uuid.uuid4() for _ in range(writers)]
@@ -518,11 +536,12 @@ def indexer_delay(
     reader_backend = proxied_backend(None, 1)
     acked: dict[tuple[uuid.UUID, int], float] = {}
     seen: dict[tuple[uuid.UUID, int], float] = {}
+    positions: dict[tuple[uuid.UUID, int], int] = {}
     stop_reading = threading.Event()
     errors: list[BaseException] = []
     barrier = threading.Barrier(writers + 1)
     deadline = [0.0]
-    steps_before, transactions_before = indexer.steps, indexer.transactions()
+    steps_before, transactions_before, requests_before = indexer.steps, indexer.transactions(), indexer.proxy.counts()
 
     def read() -> None:
         position = start_position
@@ -530,6 +549,7 @@ def indexer_delay(
             while not stop_reading.is_set():
                 for event in reader_backend.read_all(position):
                     seen.setdefault((event.aggregate_uuid, event.version), time.perf_counter())
+                    positions[(event.aggregate_uuid, event.version)] = event.position
                     position = event.position
                 time.sleep(reader_poll)
         except BaseException as exc:
@@ -554,6 +574,7 @@ def indexer_delay(
     deadline[0] = time.perf_counter() + seconds + 0.01
     try:
         result.seconds = timed_threads(threads, barrier, errors)
+        written_until, while_writing = time.perf_counter(), indexer.proxy.counts()
         indexer.settle()
         # The reader gets what the indexer has indexed within a poll: give it a moment to see the last ones.
         give_up = time.perf_counter() + 10
@@ -568,8 +589,21 @@ def indexer_delay(
     result.appended = len(acked)
     result.delays_ms = [(seen[key] - at) * 1000 for key, at in acked.items() if key in seen]
     result.unseen = result.appended - len(result.delays_ms)
-    result.indexer_steps = indexer.steps - steps_before
+    steps = indexer.steps - steps_before
+    result.indexer_steps = steps
     result.indexer_transactions = indexer.transactions() - transactions_before
+    window = [t for t in indexer.step_times[steps_before:] if t <= written_until]
+    requests = while_writing - requests_before
+    result.requests_per_step = {name: round(n / max(len(window), 1), 2) for name, n in sorted(requests.items())}
+    result.step_ms = [(b - a) * 1000 for a, b in itertools.pairwise(window)]
+    # The step that indexed each event: the first whose running total of events reaches its position.
+    totals = list(itertools.accumulate(indexer.step_events[steps_before:]))
+    ends = indexer.step_times[steps_before:]
+    for key, at in acked.items():
+        if key in positions:
+            step = bisect.bisect_left(totals, positions[key] - start_position)
+            if step < len(ends):
+                result.indexed_ms.append((ends[step] - at) * 1000)
     return result
 
 

@@ -6,7 +6,10 @@ the same stream, so whatever they wait on is the store's, not each other's. Two 
 - backend: `backend.append` of one event (no Django transaction, no read model);
 - repository: `carts.save` after `add_item`, as an add-item request does it (a snapshot every 100
   events; on PostgreSQL `store.append` in the Django database's transaction with the inline cart read
-  model; on DynamoDB neither, as `store.append` has it when positions come after the append).
+  model; on DynamoDB neither, as `store.append` has it when positions come after the append);
+- raw (DynamoDB only, run first): an append's three items (event and uuid guard; the stream head in a
+  table with a change stream) in one TransactWriteItems by boto3 alone, no store code: what DynamoDB
+  Local itself allows through the same proxy, the ceiling of the other two paths on this machine.
 
 On DynamoDB the backend talks to DynamoDB Local through bench/latency_proxy.py, which adds a fixed
 delay to every request (10 ms by default), so the run waits on latency as it would on the real service
@@ -21,7 +24,8 @@ After each round (on DynamoDB once the indexer has indexed everything: `Indexer.
 from the position before the round, must return every acknowledged event exactly once and each
 stream's events in version order; a round that does not stops the bench.
 
-`indexer_delay` measures, under a steady load, the time from an append's answer until read_all shows it.
+`indexer_delay` measures, under a steady load (4 writers, 10 s), the time from an append's answer until
+a reader polling read_all gets it, and until the indexer step that gave it its position ended.
 """
 
 from __future__ import annotations

@@ -43,6 +43,11 @@ class Sizes:
     scale_writers: tuple[int, ...] = (1, 2, 4, 8, 16)
     scale_seconds: float = 6.0
     scale_latency_ms: float = 10.0
+    # W9 on DynamoDB: the indexer's poll interval (Indexer.run's default), and the steady load under which
+    # its delay (append answered -> read_all shows it) is measured
+    scale_indexer_poll: float = 0.2
+    scale_delay_writers: int = 4
+    scale_delay_seconds: float = 10.0
     # W10: events a new subscription catches up over, and runs (each with a subscription of its own)
     catchup_events: int = 20_000
     catchup_repeat: int = 3
@@ -68,6 +73,7 @@ class Sizes:
             http_repeat=1,
             admin_gets=7,
             scale_seconds=2.0,
+            scale_delay_seconds=3.0,
             catchup_events=5_000,
             catchup_repeat=2,
             delay_seconds=4,
@@ -104,6 +110,7 @@ class Sizes:
                 http_repeat=1,
                 admin_gets=3,
                 scale_seconds=2.0,
+                scale_delay_seconds=3.0,
                 catchup_events=1_000,
                 catchup_repeat=2,
                 delay_rate=20,

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 
 PATHS = ("backend", "repository")
 #: DynamoDB only, first: the append's three items written by boto3 alone (no store code), the ceiling the
-#: emulator behind the proxy allows (DynamoDB Local serialises writes to a table with a change stream).
+#: emulator behind the proxy allows on this machine (run on a loaded machine, it shows the load is the limit).
 RAW_PATH = "raw"
 #: The issue's targets on DynamoDB: one transaction per append at every count, and 8 writers at least
 #: 3x the appends/s of 1.

@@ -339,6 +339,8 @@ def test_replay_and_snapshots_run_as_processes(tx_backend):
     [
         (["--backend", "django"], "gives events their positions as it appends them: it has nothing to index"),
         (["--backend", "nowhere"], "No event store backend is configured as 'nowhere'"),
+        (["--poll-seconds", "0"], "invalid number of seconds from 0.01 to 60 value: '0'"),
+        (["--poll-seconds", "soon"], "invalid number of seconds from 0.01 to 60 value: 'soon'"),
     ],
 )
 def test_index_events_refuses_a_backend_with_nothing_to_index(db, args, message):

@@ -131,7 +131,11 @@ class EventSerializer(serializers.Serializer):
     metadata = serializers.DictField()
     recorded_at = serializers.DateTimeField()
     event_uuid = serializers.UUIDField()
-    position = serializers.IntegerField(min_value=1, help_text="The event's place in the whole store.")
+    position = serializers.IntegerField(
+        min_value=0,
+        help_text="The event's place in the whole store; 0 while it has none yet (DynamoDB gives positions "
+        "a moment after the write, through its indexer).",
+    )
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -142,8 +142,16 @@ class NotLive(Exception):
     """The projection is no longer live (a replay or a person took it over): following it must stop."""
 
 
-def follow(projection: Projection, *, backend: EventStoreBackend | None = None, batch_size: int | None = None) -> int:
+def follow(
+    projection: Projection,
+    *,
+    backend: EventStoreBackend | None = None,
+    batch_size: int | None = None,
+    max_batches: int | None = None,
+) -> int:
     """Apply what the store has indexed since a live projection's checkpoint; return how many events were read.
+
+    `max_batches` bounds one call (a worker applies one batch a round, so that its other work goes on).
 
     For backends that give events their positions after the append (DynamoDB's indexer): no append runs
     projections inline there, so the subscriptions worker keeps each one current with this, round after
@@ -153,10 +161,11 @@ def follow(projection: Projection, *, backend: EventStoreBackend | None = None, 
     backend = backend or store.get_backend()
     batch_size = batch_size or conf.get("PROJECTION_BATCH_SIZE")
     checkpoint, _ = Checkpoint.objects.get_or_create(name=projection.name, defaults={"status": Checkpoint.LIVE})
-    position, read = checkpoint.position, 0
+    position, read, batches = checkpoint.position, 0, 0
     if checkpoint.status != Checkpoint.LIVE:
         return 0
-    while True:
+    while max_batches is None or batches < max_batches:
+        batches += 1
         batch = list(_take(backend.read_all(position, batch_size=batch_size), batch_size))
         if not batch:
             return read
@@ -172,6 +181,7 @@ def follow(projection: Projection, *, backend: EventStoreBackend | None = None, 
             return read
         position = batch[-1].position
         read += len(batch)
+    return read
 
 
 def _apply_batch(

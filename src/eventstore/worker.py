@@ -141,14 +141,15 @@ class Worker:
     def _follow_projections(self) -> bool:
         """Keep inline projections current where no append runs them (a backend that assigns positions later).
 
-        Return whether any event was applied.
+        One batch per projection a round, as for subscriptions, so that a backlog does not hold up the leases'
+        renewal or a stop. Return whether any event was applied (more may be waiting).
         """
         if self.backend.positions_on_append or self.stopping:
             return False
         applied = 0
         for projection in projections.registry.inline():
             try:
-                applied += catchup.follow(projection, backend=self.backend)
+                applied += catchup.follow(projection, backend=self.backend, max_batches=1)
             except (DatabaseError, EventStoreError) as exc:
                 logger.error(
                     "Following projection %s: %s: %s; trying again.",

@@ -6,6 +6,7 @@ Everything runs against the real endpoint (DynamoDB Local or moto's server) and 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -115,12 +116,12 @@ def test_an_indexer_that_dies_between_transactions_is_resumed_with_no_hole_and_n
     assert_dense_and_whole(list(indexed.read_all()), dict.fromkeys(streams, 1))
 
 
-def first_lease_expires(backend: DynamoDBBackend) -> None:
+def first_lease_expires(backend: DynamoDBBackend, seconds_ago: float = 1.0) -> None:
     backend.client.update_item(
         TableName=backend.tables["log"],
         Key=LOG_HEAD_KEY,
         UpdateExpression="SET LeaseUntil = :past",
-        ExpressionAttributeValues={":past": {"N": "0"}},
+        ExpressionAttributeValues={":past": {"N": repr(time.time() - seconds_ago)}},
     )
 
 
@@ -176,20 +177,32 @@ def test_deleting_the_change_stream_position_makes_the_next_step_reconcile(index
 
 
 def skip_the_change_stream_to_its_end(backend: DynamoDBBackend, indexer: Indexer) -> None:
-    """Save checkpoints after every record there is, without indexing them: as if the records were trimmed."""
-    shards = indexer._shards()
+    """Save checkpoints after every record there is, without indexing them: as if the records were trimmed.
+
+    It reads until the records have shown every head at its version (a record may come a moment late).
+    """
+    heads = {head.aggregate_uuid: head.version for head in backend.all_heads()}
+    seen: dict[object, int] = {}
     checkpoints = {}
-    for shard in shards:
-        iterator = indexer.streams_client.get_shard_iterator(
+    deadline = time.monotonic() + 10
+    iterators = {
+        shard["ShardId"]: indexer.streams_client.get_shard_iterator(
             StreamArn=indexer._arn(), ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
-        while iterator:
+        for shard in indexer._shards()
+    }
+    while seen != heads:
+        assert time.monotonic() < deadline, f"the change stream showed {seen}, not every head {heads}"
+        for shard_id, iterator in list(iterators.items()):
+            if iterator is None:
+                continue
             page = indexer.streams_client.get_records(ShardIterator=iterator, Limit=1000)
             for record in page["Records"]:
-                checkpoints[shard["ShardId"]] = record["dynamodb"]["SequenceNumber"]
-            if not page["Records"]:
-                break
-            iterator = page.get("NextShardIterator")
+                checkpoints[shard_id] = record["dynamodb"]["SequenceNumber"]
+                image = record["dynamodb"].get("NewImage", {})
+                if "StreamVersion" in image:
+                    seen[uuid.UUID(image["AggregateUuid"]["S"])] = int(image["StreamVersion"]["N"])
+            iterators[shard_id] = page.get("NextShardIterator")
     values = {":c": {"M": {shard: {"S": sequence} for shard, sequence in checkpoints.items()}}}
     backend.client.update_item(
         TableName=backend.tables["log"],
@@ -233,3 +246,38 @@ def test_writers_racing_beside_two_indexers_lose_nothing_and_repeat_nothing(inde
     assert errors == []
     settle(indexed)
     assert_dense_and_whole(list(indexed.read_all()), dict.fromkeys(streams, appends_each))
+
+
+def test_a_stream_far_behind_its_tip_is_indexed_in_items_of_a_log_page_at_most(indexed) -> None:
+    indexed.log_page_size = page = 50  # small log pages (the tables are empty), so 300 events cross six
+    stream, other = uuid.uuid4(), uuid.uuid4()
+    append(indexed, other, 0)
+    for version in range(0, 288, 48):
+        append(indexed, stream, version, 48)
+    indexer = Indexer(indexed, owner="one")
+
+    assert indexer.reconcile() == (289, 2)  # one stream 288 events behind, the other 1
+
+    log = indexed.client.scan(TableName=indexed.tables["log"], ConsistentRead=True)["Items"]
+    counts = [int(item["Count"]["N"]) for item in log if "Count" in item]
+    assert sum(counts) == 289 and max(counts) <= page
+    everything = list(indexed.read_all())
+    assert_dense_and_whole(everything, {stream: 288, other: 1})
+    for start in (0, 49, 50, 51, 120, 250, 288):  # from inside every kind of index item
+        assert [event.position for event in indexed.read_all(start, batch_size=7)] == list(range(start + 1, 290))
+
+
+def test_an_indexer_taking_over_a_lease_last_held_over_23_hours_ago_reconciles(indexed) -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    old = Indexer(indexed, owner="old")
+    append(indexed, a, 0)
+    settle(indexed, old)
+    old.release()
+    append(indexed, b, 0, 2)
+    skip_the_change_stream_to_its_end(indexed, old)  # b's records expired while no indexer ran...
+    first_lease_expires(indexed, seconds_ago=24 * 3600)  # ...for a day
+
+    done = Indexer(indexed, owner="new").step()
+
+    assert done.reconciled and done.events == 2
+    assert_dense_and_whole(list(indexed.read_all()), {a: 1, b: 2})

@@ -84,31 +84,38 @@ def indexed(db: None):
     backend.close()
 
 
-def test_a_split_shard_is_read_parent_first_and_each_stream_keeps_its_order(indexed) -> None:
-    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    append(indexed, a, 0)
-    append(indexed, b, 0)
-    parent = [record(indexed, a, 1), record(indexed, b, 2)]
-    append(indexed, a, 1, 2)
-    append(indexed, c, 0)
-    left = [record(indexed, a, 1)]
-    right = [record(indexed, c, 1)]
-    # The children are listed before their parent: the indexer must still read the parent first.
-    fake = FakeStreams(
-        {"child-r": ("parent", False, right), "child-l": ("parent", False, left), "parent": (None, True, parent)}
-    )
+def test_a_split_shard_is_followed_parent_first_without_reconciling(indexed) -> None:
+    parent: list[dict[str, Any]] = []
+    fake = FakeStreams({"parent": (None, False, parent)})
     indexer = Indexer(indexed, owner="one")
     indexer.__dict__["streams_client"] = fake
     indexer._stream_arn = "arn:fake"
+    assert indexer.step().checkpoints == {"parent": "TRIM_HORIZON"}  # the first run: nothing there yet
 
-    indexer.step()  # no checkpoint yet: reconciles first, then reads every shard
-    indexer.step()
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    append(indexed, a, 0)
+    append(indexed, b, 0)
+    parent += [record(indexed, a, 1), record(indexed, b, 2)]
+    append(indexed, a, 1, 2)
+    append(indexed, c, 0)
+    # The parent closes and splits; the children are listed before it: it must still be read first.
+    fake.shards = {
+        "child-r": ("parent", False, [record(indexed, c, 1)]),
+        "child-l": ("parent", False, [record(indexed, a, 1)]),
+        "parent": (None, True, parent),
+    }
+    indexer.forget()
+    fake.calls.clear()
 
-    assert [call.split()[1] for call in fake.calls if call.startswith("get_records")][:3] == [
+    done = indexer.step()
+
+    assert not done.reconciled and done.events == 5
+    assert [call.split()[1] for call in fake.calls if call.startswith("get_records")] == [
         "parent",
         "child-r",
         "child-l",
     ]
+    assert done.checkpoints == {"parent": "SHARD_END", "child-r": "1", "child-l": "1"}
     assert indexer.pending() == 0
     assert_dense_and_whole(list(indexed.read_all()), {a: 3, b: 1, c: 1})
 
@@ -140,18 +147,41 @@ def test_a_checkpoint_trimmed_away_makes_the_indexer_reconcile(indexed) -> None:
     assert_dense_and_whole(list(indexed.read_all()), {a: 1, b: 2})
 
 
-def test_checkpoints_of_shards_the_stream_no_longer_lists_are_dropped(indexed) -> None:
+def test_a_shard_read_to_its_end_may_vanish_and_its_child_is_followed(indexed) -> None:
     a = uuid.uuid4()
     append(indexed, a, 0)
     fake = FakeStreams({"old": (None, True, [record(indexed, a, 1)])})
     indexer = Indexer(indexed, owner="one")
     indexer.__dict__["streams_client"] = fake
     indexer._stream_arn = "arn:fake"
-    assert set(indexer.step().checkpoints) == {"old"}
+    assert indexer.step().checkpoints == {"old": "SHARD_END"}
 
     append(indexed, a, 1)
     fake.shards = {"new": ("old", False, [record(indexed, a, 1)])}  # the old shard was trimmed after 24 hours
+    indexer.forget()
     done = indexer.step()
 
-    assert set(done.checkpoints) == {"new"}
+    assert not done.reconciled and done.events == 1
+    assert done.checkpoints == {"new": "1"}
     assert_dense_and_whole(list(indexed.read_all()), {a: 2})
+
+
+def test_a_shard_that_vanished_with_records_unread_makes_the_indexer_reconcile(indexed) -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    append(indexed, a, 0)
+    records = [record(indexed, a, 1)]
+    fake = FakeStreams({"old": (None, False, records)})
+    indexer = Indexer(indexed, owner="one")
+    indexer.__dict__["streams_client"] = fake
+    indexer._stream_arn = "arn:fake"
+    indexer.step()
+
+    # The indexer stops; b is appended in the old shard, which closes, splits and, a day later, is trimmed.
+    append(indexed, b, 0)
+    records.append(record(indexed, b, 2))
+    fake.shards = {"new": ("old", False, [])}
+    indexer.forget()
+    done = indexer.step()
+
+    assert done.reconciled and done.events == 1
+    assert_dense_and_whole(list(indexed.read_all()), {a: 1, b: 1})

@@ -20,6 +20,7 @@ from eventstore.backends.base import NewEvent, StoredEvent
 from eventstore.backends.dynamodb import DynamoDBBackend
 from eventstore.backends.dynamodb_indexer import Indexer
 from eventstore.backends.dynamodb_items import tip_key
+from eventstore.exceptions import EventStoreError
 from eventstore.management.commands.migrate_dynamodb_layout import Command as Migrate
 
 from .indexing import assert_dense_and_whole, settle
@@ -299,3 +300,14 @@ def test_tables_that_do_not_exist_are_refused_in_one_line(settings) -> None:
         migrate()
 
     assert "create_dynamodb_tables" in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_an_indexed_append_to_tables_of_layout_1_is_refused_and_writes_nothing(old) -> None:
+    backend, store = old
+    (stream,) = fill(store, 1)
+    version = backend.get_version(stream)
+
+    with pytest.raises(EventStoreError, match=r"has no change stream.*migrate_dynamodb_layout.*Nothing was written"):
+        backend.append(stream, "ShoppingCart", version, [NewEvent("ItemAdded", {"name": "late", "quantity": 1})])
+
+    assert backend.get_version(stream) == version

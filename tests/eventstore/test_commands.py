@@ -348,7 +348,7 @@ def test_index_events_refuses_a_backend_with_nothing_to_index(db, args, message)
         call_command("index_events", *args)
 
 
-def test_index_events_from_the_command_line_says_so_in_one_line_and_exits_non_zero(db):
+def test_index_events_from_the_command_line_says_so_in_one_line_and_exits_non_zero(transactional_db):
     completed = manage("index_events", "--backend", "django")
 
     assert completed.returncode != 0

@@ -129,6 +129,7 @@ class DynamoDBBackend(GlobalLogReader, EventStoreBackend):
                 f"{INDEXER_ASSIGNS!r} (the default) or {APPEND_ASSIGNS!r}."
             )
         self._position_hint: int | None = None  # the log head as this process last saw it
+        self._change_stream_seen = False  # the streams table has its change stream (checked on the first append)
 
     @cached_property
     def client(self) -> Any:
@@ -193,6 +194,8 @@ class DynamoDBBackend(GlobalLogReader, EventStoreBackend):
         payloads = [(json.dumps(event.data), json.dumps(event.metadata)) for event in events]
         now = timezone.now()
         assigning = self.positions_on_append
+        if not assigning:
+            self._check_change_stream(aggregate_uuid, expected_version)
         last_seen = 0
         if assigning:
             last_seen = self._position_hint if self._position_hint is not None else self.last_position()
@@ -227,6 +230,26 @@ class DynamoDBBackend(GlobalLogReader, EventStoreBackend):
             f"{'taking the next global position' if assigning else 'holding its items'} ({POSITION_ATTEMPTS} "
             "attempts); nothing was written."
         )
+
+    def _check_change_stream(self, aggregate_uuid: UUID, expected_version: int) -> None:
+        """Refuse appends the indexer could never see: tables of layout 1 have no change stream (once a process).
+
+        Appended there, events would get no position, and migrate_dynamodb_layout would then take them for
+        indexed ones.
+        """
+        if self._change_stream_seen:
+            return
+        table = self._call("describe_table", f"Appending to stream {aggregate_uuid}", TableName=self.tables["streams"])[
+            "Table"
+        ]
+        if not table.get("StreamSpecification", {}).get("StreamEnabled"):
+            raise EventStoreError(
+                f"Appending to stream {aggregate_uuid} at version {expected_version + 1}: the DynamoDB table "
+                f"{self.tables['streams']} has no change stream, so the indexer would never give these events "
+                "positions (tables of layout 1). Run `python manage.py migrate_dynamodb_layout`, or set "
+                'GLOBAL_ORDER "append" until then. Nothing was written.'
+            )
+        self._change_stream_seen = True
 
     def _send(self, request: dict[str, Any], stored: list[StoredEvent], expected_version: int) -> int | None:
         """Send the append; return None once it landed, else the log head's position to retry from."""
@@ -265,7 +288,8 @@ class DynamoDBBackend(GlobalLogReader, EventStoreBackend):
         raise BackendUnavailable(
             f"{_appending(stored)}: DynamoDB's answer was lost ({lost}) and it cannot be asked whether the "
             f"events landed. Retry the same append later: if event {stored[0].event_uuid} did land, the "
-            "retry is refused as a duplicate."
+            "retry is refused as a duplicate (where positions come later, from the indexer, it is answered as "
+            "landed: the same events at the same versions)."
         )
 
     def _landed(self, event: StoredEvent) -> bool:

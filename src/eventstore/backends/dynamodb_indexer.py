@@ -47,7 +47,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("eventstore.indexer")
 
-#: Streams indexed per transaction: two items each (index item, tip) beside the log head.
+#: Streams indexed per transaction when each is less than a log page behind: two items each (an index item and
+#: the tip) beside the log head.
 STREAMS_PER_TRANSACTION = (MAX_TRANSACTION_ITEMS - 1) // 2
 MAX_BATCH_GET = 100
 RECORDS_PER_READ = 1000
@@ -56,6 +57,11 @@ LEASE_SECONDS = 30.0
 SHARDS_SECONDS = 10.0
 #: The checkpoint of a shard read from its oldest record before any record was there.
 FROM_OLDEST = "TRIM_HORIZON"
+#: The checkpoint of a closed shard read to its end: once the stream stops listing it, nothing was lost.
+SHARD_END = "SHARD_END"
+#: The change stream keeps records 24 hours: an indexer taking over a lease last held longer ago than this
+#: may have missed records in any shard, so it reconciles first.
+RETENTION_MARGIN = 23 * 3600.0
 #: Tries of one indexing transaction that lost a race (another indexer, an append assigning its own positions).
 ATTEMPTS = 50
 
@@ -100,6 +106,7 @@ class Indexer:
         self._checkpoints: dict[str, str] | None = None  # as last saved (None: not read yet)
         self._stream_arn: str | None = None
         self._renewed: float | None = None  # when this indexer last took or renewed the lease (its clock)
+        self._stale = False  # the lease was taken from an indexer last alive over RETENTION_MARGIN ago
         self._shard_list: tuple[float, list[dict[str, Any]]] | None = None  # (when listed, shards)
 
     @cached_property
@@ -116,7 +123,7 @@ class Indexer:
         if self._renewed is not None and now - self._renewed < self.lease_seconds / 3:
             return True  # renewed lately; every index write is conditioned on holding it anyway
         try:
-            self.backend.client.update_item(
+            answer = self.backend.client.update_item(
                 TableName=self.tables["log"],
                 Key=LOG_HEAD_KEY,
                 UpdateExpression="SET LeaseOwner = :me, LeaseUntil = :until",
@@ -126,6 +133,7 @@ class Indexer:
                     ":until": {"N": repr(now + self.lease_seconds)},
                     ":now": {"N": repr(now)},
                 },
+                ReturnValues="UPDATED_OLD",
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
@@ -134,6 +142,11 @@ class Indexer:
             raise self.backend._error(exc, "Taking the indexer's lease") from exc
         except BotoCoreError as exc:
             raise self.backend._error(exc, "Taking the indexer's lease") from exc
+        if self._renewed is None:
+            # Taken (not renewed): an indexer last alive over RETENTION_MARGIN ago may have let records expire.
+            before = answer.get("Attributes", {})
+            last_alive = float(before["LeaseUntil"]["N"]) if "LeaseUntil" in before else None
+            self._stale = last_alive is not None and now - last_alive > RETENTION_MARGIN
         self._renewed = now
         return True
 
@@ -143,9 +156,10 @@ class Indexer:
             self.backend.client.update_item(
                 TableName=self.tables["log"],
                 Key=LOG_HEAD_KEY,
-                UpdateExpression="REMOVE LeaseOwner, LeaseUntil",
+                # LeaseUntil stays, saying when an indexer was last alive (see acquire).
+                UpdateExpression="REMOVE LeaseOwner SET LeaseUntil = :now",
                 ConditionExpression="LeaseOwner = :me",
-                ExpressionAttributeValues={":me": S(self.owner)},
+                ExpressionAttributeValues={":me": S(self.owner), ":now": {"N": repr(self.clock())}},
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
@@ -172,12 +186,16 @@ class Indexer:
         try:
             checkpoints = self._saved_checkpoints()
             shards = self._shards()
-            if not any(shard["ShardId"] in checkpoints for shard in shards):
+            if shards and not checkpoints:
                 # Nothing to resume from: the first run, or the checkpoints were lost. Reconcile, then read
-                # every shard from its oldest record (already-indexed ones are skipped by their tips).
+                # every shard from its oldest record (already-indexed ones are skipped by their tips). Shards
+                # that vanished with records unread are a gap too: _read says so.
                 self._reconcile_into(
                     done, "no checkpoint in the change stream" if checkpoints or self._ever_ran() else ""
                 )
+            elif self._stale:
+                self._reconcile_into(done, "the last indexer stopped over 23 hours ago (the stream keeps 24)")
+            self._stale = False
             heads, checkpoints, records, trimmed = self._read(shards, checkpoints)
             if trimmed and not done.reconciled:
                 self._reconcile_into(done, "the change stream was trimmed past the checkpoint")
@@ -244,7 +262,7 @@ class Indexer:
             )["Table"]
             arn = table.get("LatestStreamArn")
             if not arn or not table.get("StreamSpecification", {}).get("StreamEnabled"):
-                raise EventStoreError(
+                raise NoChangeStream(
                     f"The DynamoDB table {self.tables['streams']} has no change stream, so the indexer cannot follow "
                     "the appends: it predates layout 2. Run `python manage.py migrate_dynamodb_layout`."
                 )
@@ -257,15 +275,18 @@ class Indexer:
         """Read one page of records from each shard; return the heads they show, the checkpoints after them,
         how many records there were, and whether a checkpoint had been trimmed away (a gap)."""
         current = {shard["ShardId"] for shard in shards}
-        # Checkpoints of shards the stream no longer lists (trimmed after 24 hours) are dropped.
+        # Checkpoints of shards the stream no longer lists (trimmed after 24 hours) are dropped; unless the shard
+        # had been read to its end, records were lost with it.
         checkpoints = {shard: sequence for shard, sequence in saved.items() if shard in current}
+        trimmed = any(shard not in current and sequence != SHARD_END for shard, sequence in saved.items())
         heads: dict[UUID, Head] = {}
         records = 0
-        trimmed = False
         for shard in shards:
             shard_id = shard["ShardId"]
-            if shard_id in self._iterators and self._iterators[shard_id] is None:
-                continue  # a closed shard this indexer has read to its end
+            if checkpoints.get(shard_id) == SHARD_END or (
+                shard_id in self._iterators and self._iterators[shard_id] is None
+            ):
+                continue  # a closed shard read to its end
             iterator = self._iterators.get(shard_id)
             if iterator is None:
                 iterator, was_trimmed = self._iterator(shard_id, checkpoints.get(shard_id))
@@ -298,6 +319,7 @@ class Indexer:
                 checkpoints[shard_id] = record["dynamodb"]["SequenceNumber"]
             self._iterators[shard_id] = page.get("NextShardIterator")
             if self._iterators[shard_id] is None:
+                checkpoints[shard_id] = SHARD_END
                 self._shard_list = None  # a shard closed: its children are to be listed
         return heads, checkpoints, records, trimmed
 
@@ -386,36 +408,67 @@ class Indexer:
     def index(self, heads: dict[UUID, Head], *, checkpoints: dict[str, str] | None = None) -> tuple[int, int]:
         """Give positions to the versions of these heads above their tips; save `checkpoints` with the last write.
 
-        Return (events indexed, streams indexed). Raise IndexerLeaseLost when another indexer holds the lease.
+        Return (events indexed, streams brought up to their heads). Raise IndexerLeaseLost when another indexer
+        holds the lease (only the write that saves checkpoints asks for it: the order never depends on it).
         """
         events = streams = 0
-        remaining = list(heads.values())
+        remaining = dict(heads)
         if not remaining and (checkpoints is None or checkpoints == self._checkpoints):
             return 0, 0  # nothing new: no read, no write
-        for attempt in range(1, ATTEMPTS + 1):
-            tips = self._tips([head.aggregate_uuid for head in remaining])
-            due = [head for head in remaining if head.version > tips.get(head.aggregate_uuid, 0)]
-            last = self.backend.last_position()
-            chunks = list(_chunks(due, STREAMS_PER_TRANSACTION)) or [[]]
+        races = 0
+        tips: dict[UUID, int] | None = None
+        last: int | None = None
+        while True:
+            if tips is None:  # read once, then known from this indexer's own writes until a race
+                tips = self._tips(list(remaining))
+            remaining = {u: head for u, head in remaining.items() if head.version > tips.get(u, 0)}
+            plan = self._plan(list(remaining.values()), tips)
+            final = len(plan) == len(remaining) and all(end == head.version for head, _, end in plan)
+            saving = checkpoints if final else None
+            if not plan and (saving is None or saving == self._checkpoints):
+                return events, streams  # nothing to index and no checkpoint to move
             try:
-                for number, chunk in enumerate(chunks, start=1):
-                    saving = checkpoints if number == len(chunks) else None
-                    if not chunk and (saving is None or saving == self._checkpoints):
-                        break  # nothing to index and no checkpoint to move
-                    last = self._write(chunk, tips, last, saving)
-                    events += sum(head.version - tips.get(head.aggregate_uuid, 0) for head in chunk)
-                    streams += len(chunk)
-                    indexed = {head.aggregate_uuid for head in chunk}
-                    remaining = [head for head in remaining if head.aggregate_uuid not in indexed]
-                return events, streams
+                last = self._write(plan, self.backend.last_position() if last is None else last, saving)
             except _Raced:
                 # Another writer moved the log head or a tip meanwhile: read them again and index what is left.
-                if attempt > 2:
-                    time.sleep(min(0.2, 0.005 * 2**attempt))
-        raise BackendUnavailable(
-            f"Indexing {len(remaining)} stream(s) (first {remaining[0].aggregate_uuid}): other writers kept moving the "
-            f"log head ({ATTEMPTS} attempts); nothing more was indexed."
-        )
+                tips = last = None
+                races += 1
+                if races >= ATTEMPTS:
+                    first = next(iter(remaining), None)
+                    raise BackendUnavailable(
+                        f"Indexing {len(remaining)} stream(s) (first {first}): other writers kept moving the log "
+                        f"head ({ATTEMPTS} attempts); nothing more was indexed."
+                    ) from None
+                if races > 2:
+                    time.sleep(min(0.2, 0.005 * 2**races))
+                continue
+            for head, start, end in plan:
+                events += end - start
+                tips[head.aggregate_uuid] = end
+                if end == head.version:
+                    del remaining[head.aggregate_uuid]
+                    streams += 1
+            if final:
+                return events, streams
+
+    def _plan(self, due: list[Head], tips: dict[UUID, int]) -> list[tuple[Head, int, int]]:
+        """Return what one transaction indexes: (head, from its tip, up to version), within 100 items.
+
+        An index item covers at most a log page of positions (read_all looks for the item holding a position
+        in its page and the one before), so a stream far behind its tip takes several, and, beyond what one
+        transaction holds, several transactions.
+        """
+        page = self.backend.log_page_size
+        budget = MAX_TRANSACTION_ITEMS - 1  # the log head
+        plan: list[tuple[Head, int, int]] = []
+        for head in due:
+            start = tips.get(head.aggregate_uuid, 0)
+            pieces = min(-(-(head.version - start) // page), budget - 1)  # and the tip
+            if pieces < 1:
+                break
+            plan.append((head, start, min(head.version, start + pieces * page)))
+            budget -= 1 + pieces
+        return plan
 
     def _tips(self, uuids: list[UUID]) -> dict[UUID, int]:
         found: dict[UUID, int] = {}
@@ -430,30 +483,22 @@ class Indexer:
                 request = answer.get("UnprocessedKeys") or {}
         return found
 
-    def _write(self, chunk: list[Head], tips: dict[UUID, int], last: int, checkpoints: dict[str, str] | None) -> int:
-        """Index one chunk of streams after position `last` in one transaction; return the new last position."""
+    def _write(self, plan: list[tuple[Head, int, int]], last: int, checkpoints: dict[str, str] | None) -> int:
+        """Index what the plan says after position `last` in one transaction; return the new last position."""
         transact: list[dict[str, Any]] = []
         position = last
+        page = self.backend.log_page_size
         new_streams: dict[str, int] = {}
-        for head in chunk:
-            indexed = tips.get(head.aggregate_uuid, 0)
-            count = head.version - indexed
-            transact.append(
-                index_item_put(
-                    self.tables["log"],
-                    self.backend.log_page_size,
-                    position + 1,
-                    head.aggregate_uuid,
-                    indexed + 1,
-                    count,
+        for head, start, end in plan:
+            for first in range(start, end, page):
+                count = min(page, end - first)
+                transact.append(
+                    index_item_put(self.tables["log"], page, position + 1, head.aggregate_uuid, first + 1, count)
                 )
-            )
-            transact.append(
-                tip_write(self.tables["events"], head.aggregate_uuid, head.aggregate_type, indexed, head.version)
-            )
-            if indexed == 0:
+                position += count
+            transact.append(tip_write(self.tables["events"], head.aggregate_uuid, head.aggregate_type, start, end))
+            if start == 0:
                 new_streams[head.aggregate_type] = new_streams.get(head.aggregate_type, 0) + 1
-            position += count
         owner = self.owner if checkpoints is not None else None
         transact.append(
             log_head_write(self.tables["log"], position, last, new_streams, lease_owner=owner, checkpoints=checkpoints)
@@ -500,7 +545,7 @@ class Indexer:
                     time.sleep(min(poll_seconds * 5, self.lease_seconds / 3))
                     continue
                 except EventStoreError as exc:
-                    if until_caught_up:
+                    if until_caught_up or isinstance(exc, NoChangeStream):
                         raise
                     # DynamoDB out of reach for a moment: nothing was indexed past the saved checkpoint.
                     logger.error("Indexer %s: %s; trying again.", self.owner, exc)
@@ -516,6 +561,10 @@ class Indexer:
         finally:
             self.release()
         return total
+
+
+class NoChangeStream(EventStoreError):
+    """The streams table has no change stream (tables of layout 1): there is nothing the indexer can follow."""
 
 
 class _Raced(Exception):

@@ -103,23 +103,34 @@ def stored_event(item: Item, position: int | None = None) -> StoredEvent:
 
 
 def guard_item(event: StoredEvent) -> Item:
-    """Return the event_uuids-table item that reserves the event's uuid, saying where it went."""
-    return {
+    """Return the event_uuids-table item that reserves the event's uuid, saying where it went.
+
+    With a position (GLOBAL_ORDER "append") the guard records it too, so that a new append of events that
+    already landed elsewhere in the global order is told from a resend of the same request.
+    """
+    item: Item = {
         "EventUuid": S(event.event_uuid),
         "AggregateUuid": S(event.aggregate_uuid),
         "Version": N(event.version),
     }
+    if event.position:
+        item["Position"] = N(event.position)
+    return item
 
 
 def guard_matches(item: Item, event: StoredEvent) -> bool:
     """Return whether a guard item records this event at this very place (the same append landed).
 
     A stream holds one event per version, so a guard naming the same stream and version for the same
-    uuid can only have been written by this append (or a resend of it).
+    uuid was written by an append of these events there; where positions are assigned at append, only
+    one with the same positions is this very request (or a resend of it).
     """
-    return item.get("AggregateUuid", {}).get("S") == str(event.aggregate_uuid) and item.get("Version", {}).get(
+    same_place = item.get("AggregateUuid", {}).get("S") == str(event.aggregate_uuid) and item.get("Version", {}).get(
         "N"
     ) == str(event.version)
+    if not event.position:
+        return same_place
+    return same_place and item.get("Position", {}).get("N") == str(event.position)
 
 
 # The stream listing's GSIs are spread over this many partitions per listing (fixed for a table's life): a

@@ -5,10 +5,12 @@ indexer does, after the fact, as Equinox's DynamoStore indexer does: it follows 
 the streams table (one record per append: the head's new image, so one record describes an append
 whole), and for every stream whose head is above its index tip it writes, in one transaction,
 
-- an index item per stream: positions P+1..P+k hold versions tip+1..head (dynamodb_log reads them),
-- the stream's tip moved from its indexed version to the head's (refused if anyone moved it first),
-- the log head moved from P to the new last position, with the stream counts and the indexer's
-  checkpoints in the change stream, on condition that it still holds the lease.
+- index items: positions P+1..P+k hold versions tip+1..head of a stream, at most a log page an item
+  (dynamodb_log looks for the item holding a position in its page and the one before);
+- the stream's tip moved from its indexed version to the head's (refused if anyone moved it first);
+- the log head moved from P to the new last position (refused if anyone moved it), with the stream
+  counts and, in a step's last transaction, the indexer's checkpoints in the change stream, which is
+  then also conditioned on holding the lease. The order depends on the other conditions only.
 
 So positions are dense and appear in order, each version is indexed once whoever tries, and a crash
 between two transactions leaves the checkpoint before the records not yet indexed: the next indexer
@@ -18,8 +20,9 @@ been renewed for LEASE_SECONDS.
 
 The change stream keeps records for 24 hours, and an indexer stopped longer (or a checkpoint lost)
 leaves a gap: the reconciliation pass reads every stream head and indexes those above their tips. It
-runs whenever there is no usable checkpoint (the first run, a trimmed or lost position) and on demand
-(`index_events --reconcile`). The order among streams is the order the indexer meets them: it agrees
+runs when there are no checkpoints (the first run, or they were deleted), when a checkpoint was trimmed
+away or its shard vanished before it was read to its end (SHARD_END), when the lease was last held over
+RETENTION_MARGIN ago, and on demand (`index_events --reconcile`). The order among streams is the order the indexer meets them: it agrees
 with each stream's versions, not with wall-clock time across streams.
 """
 

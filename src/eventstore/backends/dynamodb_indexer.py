@@ -22,8 +22,8 @@ The change stream keeps records for 24 hours, and an indexer stopped longer (or 
 leaves a gap: the reconciliation pass reads every stream head and indexes those above their tips. It
 runs when there are no checkpoints (the first run, or they were deleted), when a checkpoint was trimmed
 away or its shard vanished before it was read to its end (SHARD_END), when the lease was last held over
-RETENTION_MARGIN ago, and on demand (`index_events --reconcile`). The order among streams is the order the indexer meets them: it agrees
-with each stream's versions, not with wall-clock time across streams.
+RETENTION_MARGIN ago, and on demand (`index_events --reconcile`). The order among streams is the order
+the indexer meets them: it agrees with each stream's versions, not with wall-clock time across streams.
 """
 
 from __future__ import annotations
